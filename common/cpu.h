@@ -1,0 +1,17 @@
+/* cpu.h: which SIMD path to run, decided once per process. */
+#ifndef MX_COMMON_CPU_H
+#define MX_COMMON_CPU_H
+
+typedef enum mx_simd_level {
+  MX_SIMD_SCALAR = 0, /* portable reference code */
+  MX_SIMD_AVX2 = 1    /* AVX2 + FMA + F16C */
+} mx_simd_level;
+
+/* The best level this CPU supports, lowered to MX_SIMD_SCALAR when the
+ * environment says MX_SIMD=scalar. Computed on first call; thread-safe. */
+mx_simd_level mx_simd_level_get(void);
+
+/* "scalar" or "avx2". */
+const char *mx_simd_level_name(mx_simd_level level);
+
+#endif

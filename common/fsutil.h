@@ -1,0 +1,36 @@
+/* fsutil.h: file-system steps that make on-disk changes crash-safe. Each
+ * returns MX_OK or a status from errno with the path named in err. */
+#ifndef MX_COMMON_FSUTIL_H
+#define MX_COMMON_FSUTIL_H
+
+#include <stddef.h>
+
+#include "metaidx.h"
+
+/* Writes data to path so that a crash leaves either the old file or the new
+ * one: write "<path>.tmp.<pid>", fsync it, rename over path, fsync the
+ * directory. */
+mx_status mx_write_file_atomic(const char *path, const void *data, size_t len, mx_error *err);
+
+/* fsyncs a file or a directory by path. */
+mx_status mx_fsync_path(const char *path, mx_error *err);
+
+/* fsyncs the directory that contains path. */
+mx_status mx_fsync_parent(const char *path, mx_error *err);
+
+/* mkdir -p; an existing directory is fine. */
+mx_status mx_mkdir_p(const char *path, mx_error *err);
+
+/* rm -rf; a missing path is fine. Does not follow symbolic links. */
+mx_status mx_remove_tree(const char *path, mx_error *err);
+
+/* Reads a whole (small) file into a malloc'd, NUL-terminated buffer. */
+mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err);
+
+/* 1 if path exists (any type), else 0. */
+int mx_path_exists(const char *path);
+
+/* Bytes used on disk by all files under path (st_blocks * 512). */
+unsigned long long mx_tree_bytes(const char *path);
+
+#endif

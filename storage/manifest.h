@@ -1,0 +1,54 @@
+/* manifest.h: manifest.json, the file written last that marks a complete
+ * index. Read and written with jansson; see docs/FORMAT.md. */
+#ifndef MX_STORAGE_MANIFEST_H
+#define MX_STORAGE_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metaidx.h"
+
+#define MX_FORMAT_MAJOR 1
+#define MX_FORMAT_MINOR 0
+#define MX_MAX_BUDGETS 16
+#define MX_MANIFEST_NAME "manifest.json"
+
+typedef enum mx_id_kind {
+  MX_IDS_ROW = 0,    /* external id = internal id (row number) */
+  MX_IDS_U64 = 1,    /* external ids are 64-bit integers */
+  MX_IDS_STRING = 2  /* external ids are strings (1..511 bytes) */
+} mx_id_kind;
+
+typedef struct mx_manifest {
+  uint32_t format_major, format_minor;
+  uint32_t dim;
+  uint32_t vectors_per_doc;       /* stored (after --keep) */
+  uint32_t input_vectors_per_doc; /* as given to the builder */
+  mx_dtype dtype;
+  char metric[16]; /* "ip" */
+  uint32_t n_budgets;
+  mx_budget budgets[MX_MAX_BUDGETS];
+  uint64_t n_docs;
+  mx_id_kind id_kind;
+  char coarse_factory[256];
+  uint32_t coarse_nprobe;    /* default search parameter (0 = n/a) */
+  uint32_t coarse_ef_search; /* default search parameter (0 = n/a) */
+  uint64_t train_sample;     /* vectors the coarse index was trained on */
+  uint64_t seed;
+  uint64_t coarse_bytes;
+  uint64_t coarse_xxh3;
+  char created[32];          /* ISO 8601 UTC */
+  char library_version[32];
+} mx_manifest;
+
+/* Parses manifest JSON. MX_ERR_VERSION for a newer major version,
+ * MX_ERR_FORMAT naming a missing field, a wrong type or a bad value. */
+mx_status mx_manifest_parse(const char *json, size_t len, mx_manifest *out, mx_error *err);
+/* Reads <dir>/manifest.json (MX_ERR_NOT_FOUND if absent). */
+mx_status mx_manifest_read(const char *dir, mx_manifest *out, mx_error *err);
+/* Serialises to a malloc'd JSON string. */
+mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err);
+/* Writes <dir>/manifest.json atomically (temp, fsync, rename, fsync dir). */
+mx_status mx_manifest_write(const char *dir, const mx_manifest *m, mx_error *err);
+
+#endif

@@ -1,0 +1,83 @@
+/* record.h: the on-disk record of one document's vector group.
+ *
+ * Layout (all integers little-endian; see docs/FORMAT.md):
+ *   0  u32 magic "MXR1"      4  u8 version (1)     5  u8 dtype (mx_dtype)
+ *   6  u16 n_vectors         8  u32 dim           12  u16 n_segments
+ *  14  u16 reserved (0)
+ *  16  u16 segment_end[n_segments]   (strictly increasing, last == n_vectors)
+ *      u64 segment_hash[n_segments]  (XXH3-64 of the segment's vector bytes)
+ *      zero padding to a multiple of 16 bytes: the header's size
+ *  then n_vectors vectors in nested order, each mx_vector_bytes(dtype, dim):
+ *      f32: dim x f32; f16 / bf16: dim x u16; int8: f32 scale then dim x i8
+ *      (value = scale * q).
+ * A prefix of r vectors is the contiguous range [0, r * vector_bytes). */
+#ifndef MX_STORAGE_RECORD_H
+#define MX_STORAGE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metaidx.h"
+
+#define MX_RECORD_MAGIC 0x3152584Du /* bytes "MXR1" */
+#define MX_RECORD_VERSION 1
+#define MX_MAX_SEGMENTS 16
+#define MX_MAX_VECTORS 65535u
+#define MX_MAX_DIM 65536u
+
+/* Segment boundaries: end[i] vectors, strictly increasing, end[n-1] == the
+ * record's vector count. */
+typedef struct mx_segments {
+  uint32_t n;
+  uint32_t end[MX_MAX_SEGMENTS];
+} mx_segments;
+
+/* Segments from a budget list: the distinct r_c values that are below
+ * n_vectors, plus n_vectors itself. Budgets need not be sorted. */
+mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
+                                   uint32_t n_vectors, mx_segments *out, mx_error *err);
+
+/* Bytes of one stored vector. */
+size_t mx_vector_bytes(mx_dtype dtype, uint32_t dim);
+size_t mx_record_header_bytes(uint32_t n_segments);
+size_t mx_record_bytes(mx_dtype dtype, uint32_t dim, uint32_t n_vectors, uint32_t n_segments);
+
+/* Encodes n_vectors input vectors (input_dtype MX_DTYPE_F32 or MX_DTYPE_F16,
+ * dim values each, contiguous) as a record of `stored` dtype into out, which
+ * holds out_len >= mx_record_bytes(...) bytes. Uses the SIMD converters. */
+mx_status mx_record_encode(void *out, size_t out_len, const void *vectors, mx_dtype input_dtype,
+                           mx_dtype stored, uint32_t dim, uint32_t n_vectors,
+                           const mx_segments *segments, mx_error *err);
+
+/* A prefix of a record, pointing into the record's memory (the LMDB map:
+ * valid until the read transaction ends). Vectors may be unaligned. */
+typedef struct mx_record_view {
+  const unsigned char *vectors; /* first vector */
+  size_t vector_bytes;          /* stride */
+  mx_dtype dtype;
+  uint32_t dim;
+  uint32_t n_vectors;      /* vectors in this view (the prefix asked for) */
+  uint32_t stored_vectors; /* vectors in the whole record */
+} mx_record_view;
+
+/* Parses and bounds-checks a record's header, then returns a view of its
+ * first `prefix` vectors. When verify is set, checks the hash of every
+ * segment that overlaps [verified_from, prefix) (pass 0 to check the whole
+ * prefix; a cascade passes what an earlier stage already checked).
+ * Errors: MX_ERR_FORMAT (bad magic, lengths that do not add up),
+ * MX_ERR_VERSION (newer record version), MX_ERR_CORRUPT (hash mismatch,
+ * naming the segment), MX_ERR_INVALID_ARGUMENT (prefix > stored vectors or
+ * dim different from expected_dim when expected_dim != 0). */
+mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t expected_dim,
+                                uint32_t prefix, uint32_t verified_from, int verify,
+                                mx_record_view *out, mx_error *err);
+
+/* Bytes of the record that a prefix of `prefix` vectors touches, including
+ * the header: what a reader of that prefix has to fault in. */
+size_t mx_record_prefix_bytes(const void *record, size_t record_len, uint32_t prefix);
+
+/* Decodes vector j of a view to float32 (the dequantised values that the
+ * exactness guarantee is stated against). */
+void mx_record_decode_vector(const mx_record_view *view, uint32_t j, float *out);
+
+#endif

@@ -1,0 +1,81 @@
+/* helpers.c: shared test utilities (see helpers.h). */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+static char *join(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *p = malloc(n);
+  cr_assert_not_null(p);
+  snprintf(p, n, "%s/%s", a, b);
+  return p;
+}
+
+char *mx_test_tmpdir(const char *name) {
+  const char *root = getenv("MX_TEST_TMP");
+  if (!root || !*root)
+    root = "/tmp";
+  mx_error err;
+  cr_assert_eq(mx_mkdir_p(root, &err), MX_OK, "%s", err.message);
+  char leaf[256];
+  snprintf(leaf, sizeof leaf, "%s.%ld", name, (long)getpid());
+  char *path = join(root, leaf);
+  cr_assert_eq(mx_remove_tree(path, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_mkdir_p(path, &err), MX_OK, "%s", err.message);
+  return path;
+}
+
+void mx_test_tmpdir_remove(char *path) {
+  if (path) {
+    mx_remove_tree(path, NULL);
+    free(path);
+  }
+}
+
+uint64_t mx_test_rng_next(mx_test_rng *r) {
+  uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+float mx_test_rng_float(mx_test_rng *r) {
+  return (float)((double)(mx_test_rng_next(r) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+uint64_t mx_test_rng_below(mx_test_rng *r, uint64_t n) { return n ? mx_test_rng_next(r) % n : 0; }
+
+void mx_test_random_unit_vectors(mx_test_rng *r, float *out, size_t n, uint32_t dim) {
+  for (size_t i = 0; i < n; i++) {
+    float *v = out + i * dim;
+    double norm = 0;
+    for (uint32_t j = 0; j < dim; j++) {
+      v[j] = mx_test_rng_float(r);
+      norm += (double)v[j] * v[j];
+    }
+    if (norm == 0) {
+      v[0] = 1;
+      norm = 1;
+    }
+    float inv = (float)(1.0 / sqrt(norm));
+    for (uint32_t j = 0; j < dim; j++)
+      v[j] *= inv;
+  }
+}
+
+char *mx_test_source_path(const char *relative) {
+  const char *root = getenv("MX_SOURCE_ROOT");
+  return join(root ? root : ".", relative);
+}
+
+char *mx_test_build_path(const char *relative) {
+  const char *root = getenv("MX_BUILD_ROOT");
+  return join(root ? root : ".", relative);
+}

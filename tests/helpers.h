@@ -1,0 +1,32 @@
+/* helpers.h: shared test utilities: temporary directories under
+ * $MX_TEST_TMP, deterministic random data, typed assertion helpers. */
+#ifndef MX_TESTS_HELPERS_H
+#define MX_TESTS_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metaidx.h"
+
+/* Creates a fresh empty directory for one test and returns its path
+ * (static storage per call site is not needed: the string is malloc'd).
+ * Removed by mx_test_tmpdir_remove. */
+char *mx_test_tmpdir(const char *name);
+void mx_test_tmpdir_remove(char *path);
+
+/* splitmix64-based deterministic generator. */
+typedef struct mx_test_rng {
+  uint64_t state;
+} mx_test_rng;
+uint64_t mx_test_rng_next(mx_test_rng *r);
+float mx_test_rng_float(mx_test_rng *r);    /* uniform in [-1, 1) */
+uint64_t mx_test_rng_below(mx_test_rng *r, uint64_t n);
+/* n vectors of dim floats, each L2-normalised. */
+void mx_test_random_unit_vectors(mx_test_rng *r, float *out, size_t n, uint32_t dim);
+
+/* Path of a file under the source tree (tests/data/...), malloc'd. */
+char *mx_test_source_path(const char *relative);
+/* Path of a built executable (e.g. "tools/metaidx"), malloc'd. */
+char *mx_test_build_path(const char *relative);
+
+#endif
