@@ -103,6 +103,220 @@ typedef struct mx_budget {
   uint32_t r_c;
 } mx_budget;
 
+
+#define MX_MAX_BUDGETS 16
+#define MX_MAX_STAGES 8
+#define MX_MAX_KEY_BYTES 511
+
+/* How documents are named outside the index. */
+typedef enum mx_id_kind {
+  MX_IDS_ROW = 0,   /* external id = row number across the inputs, from 0 */
+  MX_IDS_U64 = 1,   /* caller-given 64-bit integers */
+  MX_IDS_STRING = 2 /* caller-given strings of 1..MX_MAX_KEY_BYTES bytes */
+} mx_id_kind;
+
+/* ---------------------------------------------------------------- building
+ *
+ * An index is built offline by one thread: open, add documents in order
+ * (any number of calls), finish. The build happens in "<dir>.building"
+ * beside the target and is published by one rename; a build that fails, is
+ * aborted or is killed leaves no directory that looks like an index, and
+ * running it again starts over cleanly. Memory stays bounded by the batch
+ * given to mx_builder_add and the training sample, never by N. */
+
+typedef struct mx_builder mx_builder;
+
+/* Progress callback: phase is "load", "train" or "add"; total is 0 when
+ * unknown. Called from the building thread. */
+typedef void (*mx_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+
+typedef struct mx_build_options {
+  mx_dtype dtype;          /* stored dtype; default MX_DTYPE_F16 */
+  uint32_t keep;           /* vectors kept per document (a prefix); 0 = all */
+  uint32_t n_budgets;      /* 0 = MetaEmbed's (1,1) (2,4) (4,8) (8,16) (16,64), */
+  mx_budget budgets[MX_MAX_BUDGETS]; /*   clipped to what is kept */
+  const char *coarse_factory; /* FAISS factory string; NULL = chosen from N, d */
+  uint32_t coarse_nprobe;  /* default nprobe recorded for searches; 0 = chosen */
+  uint64_t train_sample;   /* leading vectors to train on; 0 = chosen */
+  uint64_t expected_docs;  /* hint for sizing the store; 0 = unknown */
+  mx_id_kind id_kind;      /* default MX_IDS_ROW */
+  uint32_t threads;        /* 0 = all cores */
+  uint64_t seed;           /* training-sample seed; default 42 */
+  int overwrite;           /* replace an index already at dir; default 0 */
+  int normalize;           /* 1: L2-normalise input vectors; 0 (default):
+                              reject vectors whose norm is off by > 1e-2 */
+  mx_progress_fn progress; /* optional */
+  void *progress_ctx;
+} mx_build_options;
+
+void mx_build_options_init(mx_build_options *o);
+
+/* Starts a build of an index with vectors of `dim` floats and
+ * `vectors_per_doc` nested vectors per document (as given to add; `keep`
+ * may store fewer). MX_ERR_EXISTS if dir exists and overwrite is 0;
+ * MX_ERR_BUSY if another build of dir is running. */
+mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_doc,
+                          const mx_build_options *opts, mx_builder **out, mx_error *err);
+
+/* Adds n documents: vectors is n x vectors_per_doc x dim of input_dtype
+ * (MX_DTYPE_F32 or MX_DTYPE_F16), C order. ids: n integers for
+ * MX_IDS_U64, NULL otherwise; keys: n strings for MX_IDS_STRING (key_lens
+ * may be NULL for NUL-terminated), NULL otherwise. Each batch is checked
+ * before anything of it is written: NaN/Inf, all-zero vectors and norms
+ * fail with MX_ERR_BAD_INPUT naming the document (0-based, over the whole
+ * build) and vector; a duplicate id fails with MX_ERR_EXISTS. After any
+ * error the builder only accepts mx_builder_abort. */
+mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const char *const *keys,
+                         const size_t *key_lens, const void *vectors, mx_dtype input_dtype,
+                         mx_error *err);
+
+/* Trains the coarse index, adds every leading vector, writes coarse.faiss and
+ * manifest.json, makes everything durable and publishes the directory. The
+ * builder is freed whatever the outcome. */
+mx_status mx_builder_finish(mx_builder *b, mx_error *err);
+
+/* Discards the build and frees the builder. NULL is a no-op. */
+void mx_builder_abort(mx_builder *b);
+
+/* ---------------------------------------------------------------- searching */
+
+typedef struct mx_index mx_index;
+
+typedef struct mx_open_options {
+  uint32_t max_readers; /* concurrent searches (LMDB reader slots); 0 = 126 */
+  int verify;           /* check record checksums on every read; default 1 */
+} mx_open_options;
+
+void mx_open_options_init(mx_open_options *o);
+
+/* Opens the index at dir: checks the manifest (MX_ERR_VERSION for a newer
+ * format), the coarse index against its recorded checksum (MX_ERR_CORRUPT)
+ * and the store's document count. opts may be NULL for defaults. */
+mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
+                        mx_error *err);
+
+/* NULL is a no-op. No search may be running on the index. */
+void mx_index_close(mx_index *index);
+
+typedef struct mx_info {
+  uint32_t format_major, format_minor;
+  uint32_t dim;
+  uint32_t vectors_per_doc;
+  mx_dtype dtype;
+  uint64_t n_docs;
+  uint32_t n_budgets;
+  mx_budget budgets[MX_MAX_BUDGETS];
+  mx_id_kind id_kind;
+  char coarse_factory[256];
+  uint32_t coarse_nprobe, coarse_ef_search;
+  uint64_t coarse_bytes; /* coarse.faiss on disk */
+  uint64_t store_bytes;  /* store/ on disk */
+  char created[32];
+  char library_version[32];
+} mx_info;
+
+mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err);
+
+/* One cascade stage: score the surviving candidates at (r_q, r_c) and keep
+ * the best `keep` for the next stage. */
+typedef struct mx_stage {
+  uint32_t r_q, r_c, keep;
+} mx_stage;
+
+typedef struct mx_search_options {
+  uint32_t k;          /* hits wanted; default 10; 0 is MX_ERR_INVALID_ARGUMENT */
+  uint32_t r_q, r_c;   /* final budget; 0 = the largest (every query vector
+                          given / every stored vector) */
+  uint32_t candidates; /* k': coarse candidates rescored; default 100; raised to k */
+  uint32_t nprobe;     /* coarse IVF lists probed; 0 = the index's default */
+  uint32_t ef_search;  /* coarse HNSW; 0 = the index's default */
+  uint32_t n_stages;   /* cascade stages before the final one; default 0 */
+  mx_stage stages[MX_MAX_STAGES];
+  int prefetch;        /* hint the kernel for all candidates' pages; default 1 */
+  int skip_corrupt;    /* 1: skip (and count) corrupt records instead of failing */
+  int coarse_only;     /* 1: return the coarse ranking (leading vectors), no rescoring */
+} mx_search_options;
+
+void mx_search_options_init(mx_search_options *o);
+
+/* A result: the document's internal id (its row), its external id (equal to
+ * doc for MX_IDS_ROW and MX_IDS_STRING indexes; see mx_index_doc_key), and
+ * its MaxSim score at the final budget. */
+typedef struct mx_hit {
+  uint64_t doc;
+  uint64_t id;
+  float score;
+} mx_hit;
+
+typedef struct mx_search_stats {
+  double coarse_ms;
+  double prefetch_ms;
+  double rescore_ms; /* all stages */
+  double total_ms;
+  double stage_ms[MX_MAX_STAGES + 1];
+  uint32_t n_stages_run;
+  uint64_t candidates;       /* from the coarse stage */
+  uint64_t scored;           /* MaxSim evaluations, all stages */
+  uint64_t bytes_touched;    /* record bytes read (headers + prefixes) */
+  uint64_t bytes_prefetched; /* bytes hinted to the kernel */
+  uint64_t corrupt_skipped;
+} mx_search_stats;
+
+/* Searches with one query of n_query_vectors x dim floats (row-major,
+ * nested order). Writes up to k hits, best first, into hits (room for k)
+ * and their count into *n_hits. stats may be NULL. Safe to call from many
+ * threads at once on one index. Errors: MX_ERR_INVALID_ARGUMENT for a
+ * budget beyond what is stored or given, k = 0 or no query vectors;
+ * MX_ERR_BAD_INPUT for NaN/Inf in the query; MX_ERR_CORRUPT for a corrupt
+ * record (unless skip_corrupt); MX_ERR_BUSY when more searches run than
+ * the index has reader slots. */
+mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
+                    const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
+                    mx_search_stats *stats, mx_error *err);
+
+/* n_queries queries of vectors_per_query vectors each, contiguous, over
+ * `threads` threads (0 = all cores). hits has room for n_queries * k;
+ * n_hits for n_queries counts; stats for n_queries entries or NULL. Stops
+ * at the first failing query and returns its error. */
+mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_queries,
+                          uint32_t vectors_per_query, const mx_search_options *opts,
+                          uint32_t threads, mx_hit *hits, uint32_t *n_hits,
+                          mx_search_stats *stats, mx_error *err);
+
+/* Brute force: exact MaxSim at (r_q, r_c) of every query against every
+ * document, streaming over the store on `threads` threads. The ground
+ * truth for evaluation and the baseline for benchmarks. Same layout of
+ * hits and n_hits as mx_search_batch. */
+mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
+                          uint32_t vectors_per_query, uint32_t r_q, uint32_t r_c, uint32_t k,
+                          uint32_t threads, mx_hit *hits, uint32_t *n_hits, mx_error *err);
+
+/* The external key of a document as bytes (decimal digits for row and u64
+ * ids, the string for string ids), NUL-terminated when it fits in cap.
+ * *len receives the key's length. */
+mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
+                           mx_error *err);
+
+/* ---------------------------------------------------------------- verifying */
+
+/* Called once per problem found, with a message naming the file and the
+ * record or key. */
+typedef void (*mx_problem_fn)(void *ctx, const char *message);
+
+typedef struct mx_verify_report {
+  uint64_t records;     /* records checked */
+  uint64_t bad_records; /* records with a problem */
+  uint64_t bad_keys;    /* id-map entries with a problem */
+  uint64_t problems;    /* all problems reported, files included */
+} mx_verify_report;
+
+/* Checks everything in the index directory: the manifest, coarse.faiss
+ * against its checksum, every segment of every record, and the id maps.
+ * Returns MX_OK when the check ran (report->problems says what it found);
+ * an error only when it could not run at all. */
+mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
+                          mx_verify_report *report, mx_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,14 +10,9 @@
 
 #define MX_FORMAT_MAJOR 1
 #define MX_FORMAT_MINOR 0
-#define MX_MAX_BUDGETS 16
 #define MX_MANIFEST_NAME "manifest.json"
 
-typedef enum mx_id_kind {
-  MX_IDS_ROW = 0,    /* external id = internal id (row number) */
-  MX_IDS_U64 = 1,    /* external ids are 64-bit integers */
-  MX_IDS_STRING = 2  /* external ids are strings (1..511 bytes) */
-} mx_id_kind;
+/* MX_MAX_BUDGETS and mx_id_kind come from metaidx.h. */
 
 typedef struct mx_manifest {
   uint32_t format_major, format_minor;

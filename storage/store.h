@@ -18,7 +18,7 @@
 #include "metaidx.h"
 #include "record.h"
 
-#define MX_MAX_KEY_BYTES 511u
+/* MX_MAX_KEY_BYTES comes from metaidx.h. */
 
 typedef struct mx_store mx_store;
 typedef struct mx_store_txn mx_store_txn;
