@@ -145,8 +145,8 @@ static mx_status parse_fields(const json_t *root, mx_manifest *m, mx_error *err)
                    json_type_name(v));
   size_t nb = json_array_size(v);
   if (nb == 0 || nb > MX_MAX_BUDGETS)
-    return mx_fail(err, MX_ERR_FORMAT, "manifest: field 'budgets' has %zu entries, not 1 to %d",
-                   nb, MX_MAX_BUDGETS);
+    return mx_fail(err, MX_ERR_FORMAT, "manifest: field 'budgets' has %zu entries, not 1 to %d", nb,
+                   MX_MAX_BUDGETS);
   m->n_budgets = (uint32_t)nb;
   for (size_t i = 0; i < nb; i++) {
     json_t *pair = json_array_get(v, i);
@@ -193,8 +193,8 @@ static mx_status parse_fields(const json_t *root, mx_manifest *m, mx_error *err)
   m->coarse_xxh3 = h;
 
   MX_TRY(get_string(root, "created", m->created, sizeof m->created, 0, err));
-  MX_TRY(get_string(root, "library_version", m->library_version, sizeof m->library_version, 0,
-                    err));
+  MX_TRY(
+      get_string(root, "library_version", m->library_version, sizeof m->library_version, 0, err));
   return MX_OK;
 }
 
@@ -268,8 +268,8 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
     set(root, "dtype", json_string(dtype), &ok);
     set(root, "metric", fixed_string(m->metric, sizeof m->metric), &ok);
     for (uint32_t i = 0; ok && i < m->n_budgets; i++) {
-      json_t *pair = json_pack("[II]", (json_int_t)m->budgets[i].r_q,
-                               (json_int_t)m->budgets[i].r_c);
+      json_t *pair =
+          json_pack("[II]", (json_int_t)m->budgets[i].r_q, (json_int_t)m->budgets[i].r_c);
       if (!pair || json_array_append_new(budgets, pair) != 0)
         ok = 0;
     }
@@ -288,8 +288,7 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
         json_integer(m->coarse_bytes > JSON_INT_MAX ? -1 : (json_int_t)m->coarse_bytes), &ok);
     set(root, "coarse_xxh3", json_string(hex), &ok);
     set(root, "created", fixed_string(m->created, sizeof m->created), &ok);
-    set(root, "library_version", fixed_string(m->library_version, sizeof m->library_version),
-        &ok);
+    set(root, "library_version", fixed_string(m->library_version, sizeof m->library_version), &ok);
   }
   json_decref(budgets);
   char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;

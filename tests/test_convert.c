@@ -41,7 +41,7 @@ static float nasty_f32(mx_test_rng *r) {
     return mx_bits_f32(special[mx_test_rng_below(r, sizeof special / sizeof special[0])]);
   if (k == 1)
     return mx_bits_f32((uint32_t)mx_test_rng_next(r)); /* any bit pattern */
-  if (k == 2) /* the f16 subnormal / small normal range */
+  if (k == 2)                                          /* the f16 subnormal / small normal range */
     return mx_test_rng_float(r) * 1e-4f;
   if (k == 3)
     return mx_test_rng_float(r) * 1e38f;
@@ -226,8 +226,8 @@ Test(convert, stored_dtypes_within_bounds) {
             bound = max_abs / 127.0 / 2.0 + ldexp(max_abs, -20);
             break;
           }
-          cr_assert_leq(e, bound, "%s dim %u vector %zu elem %u: %g -> %g", mx_dtype_name(st),
-                        dim, v, i, a, b);
+          cr_assert_leq(e, bound, "%s dim %u vector %zu elem %u: %g -> %g", mx_dtype_name(st), dim,
+                        v, i, a, b);
         }
       }
     }

@@ -108,10 +108,13 @@ Test(manifest, round_trip) {
 }
 
 static const char *const all_fields[] = {
-    "kind", "format_major", "format_minor", "dim", "vectors_per_doc", "input_vectors_per_doc",
-    "dtype", "metric", "budgets", "n_docs", "id_kind", "coarse_factory", "coarse_nprobe",
-    "coarse_ef_search", "train_sample", "seed", "coarse_bytes", "coarse_xxh3", "created",
-    "library_version"};
+    "kind",          "format_major",     "format_minor",
+    "dim",           "vectors_per_doc",  "input_vectors_per_doc",
+    "dtype",         "metric",           "budgets",
+    "n_docs",        "id_kind",          "coarse_factory",
+    "coarse_nprobe", "coarse_ef_search", "train_sample",
+    "seed",          "coarse_bytes",     "coarse_xxh3",
+    "created",       "library_version"};
 #define N_FIELDS (sizeof all_fields / sizeof all_fields[0])
 
 Test(manifest, every_field_is_written) {
@@ -137,8 +140,8 @@ Test(manifest, each_missing_field_is_named) {
 
 Test(manifest, each_wrong_type_is_named) {
   for (size_t i = 0; i < N_FIELDS; i++) {
-    json_t *bad[] = {json_true(), json_real(1.5), json_null(), json_object(), json_string("7"),
-                     json_integer(3)};
+    json_t *bad[] = {json_true(),   json_real(1.5),   json_null(),
+                     json_object(), json_string("7"), json_integer(3)};
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
       json_t *root = sample_json();
       json_t *orig = json_object_get(root, all_fields[i]);
@@ -197,7 +200,8 @@ Test(manifest, out_of_range_values) {
   expect_bad("budgets", json_loads("[[1,1],[2,4,8]]", 0, NULL), MX_ERR_FORMAT, "'budgets[1]'");
   expect_bad("budgets", json_loads("[[1,1],[0,4]]", 0, NULL), MX_ERR_FORMAT, "'budgets[1].r_q'");
   expect_bad("budgets", json_loads("[[1,1],[2,17]]", 0, NULL), MX_ERR_FORMAT, "'budgets[1].r_c'");
-  expect_bad("budgets", json_loads("[[1,1],[2,\"4\"]]", 0, NULL), MX_ERR_FORMAT, "'budgets[1].r_c'");
+  expect_bad("budgets", json_loads("[[1,1],[2,\"4\"]]", 0, NULL), MX_ERR_FORMAT,
+             "'budgets[1].r_c'");
   expect_bad("budgets", json_loads("[[1,1],{}]", 0, NULL), MX_ERR_FORMAT, "'budgets[1]'");
   json_t *many = json_array();
   for (int i = 0; i < MX_MAX_BUDGETS + 1; i++)
@@ -235,8 +239,15 @@ Test(manifest, corrupt_json) {
   for (size_t cut = 0; cut < n - 2; cut += 7) /* every truncation is broken JSON */
     cr_assert_eq(mx_manifest_parse(text, cut, &back, &err), MX_ERR_FORMAT, "cut at %zu", cut);
   free(text);
-  const char *bad[] = {"", "{", "[]", "42", "null", "{\"kind\": \"metaidx-index\",}",
-                       "{\"dim\": 1, \"dim\": 2}", "\xff\xfe{}", "{\"kind\": \"metaidx-index\"}"};
+  const char *bad[] = {"",
+                       "{",
+                       "[]",
+                       "42",
+                       "null",
+                       "{\"kind\": \"metaidx-index\",}",
+                       "{\"dim\": 1, \"dim\": 2}",
+                       "\xff\xfe{}",
+                       "{\"kind\": \"metaidx-index\"}"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     cr_assert_eq(mx_manifest_parse(bad[i], strlen(bad[i]), &back, &err), MX_ERR_FORMAT, "%zu", i);
     cr_assert_neq(err.message[0], 0);

@@ -16,8 +16,8 @@ static const mx_dtype stored_all[] = {MX_DTYPE_F32, MX_DTYPE_F16, MX_DTYPE_BF16,
 static const mx_budget metaembed_budgets[] = {{1, 1}, {2, 4}, {4, 8}, {8, 16}, {16, 64}};
 
 /* A record in a malloc'd buffer of exactly its size (so ASan sees overreads). */
-static unsigned char *make_record(const void *vectors, mx_dtype input, mx_dtype stored, uint32_t dim,
-                                  uint32_t n, const mx_segments *seg, size_t *len) {
+static unsigned char *make_record(const void *vectors, mx_dtype input, mx_dtype stored,
+                                  uint32_t dim, uint32_t n, const mx_segments *seg, size_t *len) {
   *len = mx_record_bytes(stored, dim, n, seg->n);
   unsigned char *rec = malloc(*len);
   cr_assert_not_null(rec);
@@ -41,8 +41,8 @@ Test(record, sizes) {
   cr_assert_eq(mx_vector_bytes(MX_DTYPE_BF16, 3), 6);
   cr_assert_eq(mx_vector_bytes(MX_DTYPE_INT8, 3), 7);
   cr_assert_eq(mx_vector_bytes((mx_dtype)9, 3), 0);
-  cr_assert_eq(mx_record_header_bytes(1), 32);  /* 16 + 10 -> 32 */
-  cr_assert_eq(mx_record_header_bytes(5), 80);  /* 16 + 50 -> 80 */
+  cr_assert_eq(mx_record_header_bytes(1), 32); /* 16 + 10 -> 32 */
+  cr_assert_eq(mx_record_header_bytes(5), 80); /* 16 + 50 -> 80 */
   cr_assert_eq(mx_record_header_bytes(16), 176);
   cr_assert_eq(mx_record_bytes(MX_DTYPE_F16, 3584, 64, 5), 80 + 64 * 7168);
 }
@@ -68,7 +68,8 @@ Test(record, segments_from_budgets) {
   cr_assert_eq(s.end[0], 7);
   mx_budget zero = {1, 0};
   cr_assert_eq(mx_segments_from_budgets(&zero, 1, 7, &s, &err), MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_segments_from_budgets(metaembed_budgets, 5, 0, &s, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(mx_segments_from_budgets(metaembed_budgets, 5, 0, &s, &err),
+               MX_ERR_INVALID_ARGUMENT);
   mx_budget many[20];
   for (uint32_t i = 0; i < 20; i++)
     many[i] = (mx_budget){1, i + 1};
@@ -109,13 +110,12 @@ static void round_trip(mx_test_rng *r, mx_dtype input, mx_dtype st, uint32_t dim
   mx_segments seg;
   cr_assert_eq(mx_segments_from_budgets(metaembed_budgets, 5, n, &seg, NULL), MX_OK);
   size_t len;
-  unsigned char *rec = make_record(input == MX_DTYPE_F16 ? (void *)h : (void *)x, input, st, dim, n,
-                                   &seg, &len);
+  unsigned char *rec =
+      make_record(input == MX_DTYPE_F16 ? (void *)h : (void *)x, input, st, dim, n, &seg, &len);
   mx_error err;
   mx_record_view v;
   for (uint32_t p = 0; p <= n; p++) {
-    cr_assert_eq(mx_record_view_prefix(rec, len, dim, p, 0, 1, &v, &err), MX_OK, "%s",
-                 err.message);
+    cr_assert_eq(mx_record_view_prefix(rec, len, dim, p, 0, 1, &v, &err), MX_OK, "%s", err.message);
     cr_assert_eq(v.n_vectors, p);
     cr_assert_eq(v.stored_vectors, n);
     cr_assert_eq(v.dim, dim);
@@ -141,8 +141,10 @@ static void round_trip(mx_test_rng *r, mx_dtype input, mx_dtype st, uint32_t dim
       }
     }
   }
-  cr_assert_eq(mx_record_view_prefix(rec, len, dim, n + 1, 0, 1, &v, &err), MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_record_view_prefix(rec, len, dim + 1, 1, 0, 1, &v, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(mx_record_view_prefix(rec, len, dim, n + 1, 0, 1, &v, &err),
+               MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(mx_record_view_prefix(rec, len, dim + 1, 1, 0, 1, &v, &err),
+               MX_ERR_INVALID_ARGUMENT);
   cr_assert_eq(mx_record_prefix_bytes(rec, len, n + 1), 0);
   free(rec);
   free(x);
@@ -170,7 +172,8 @@ Test(record, header_bytes_are_as_documented) {
   size_t len;
   unsigned char *rec = make_record(x, MX_DTYPE_F32, MX_DTYPE_F16, 3, 2, &seg, &len);
   cr_assert_eq(len, 48 + 2 * 6);
-  const unsigned char fixed[16] = {'M', 'X', 'R', '1', 1, MX_DTYPE_F16, 2, 0, 3, 0, 0, 0, 2, 0, 0, 0};
+  const unsigned char fixed[16] = {'M', 'X', 'R', '1', 1, MX_DTYPE_F16, 2, 0, 3, 0, 0,
+                                   0,   2,   0,   0,   0};
   cr_assert_eq(memcmp(rec, fixed, 16), 0);
   cr_assert_eq(mx_get_le16(rec + 16), 1);
   cr_assert_eq(mx_get_le16(rec + 18), 2);
@@ -322,7 +325,8 @@ Test(record, encode_rejects_bad_arguments) {
   unsigned char buf[256];
   mx_segments seg = {.n = 1, .end = {2}};
   mx_error err;
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err), MX_OK);
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
+               MX_OK);
   cr_assert_eq(mx_record_encode(buf, 10, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
                MX_ERR_INVALID_ARGUMENT);
   cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_BF16, MX_DTYPE_F16, 2, 2, &seg, &err),
@@ -335,8 +339,9 @@ Test(record, encode_rejects_bad_arguments) {
   cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &bad, &err),
                MX_ERR_INVALID_ARGUMENT);
   mx_segments short_ = {.n = 1, .end = {1}};
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &short_, &err),
-               MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(
+      mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &short_, &err),
+      MX_ERR_INVALID_ARGUMENT);
 }
 
 Test(record, unaligned_records_decode) {
@@ -351,8 +356,9 @@ Test(record, unaligned_records_decode) {
     unsigned char *buf = malloc(len + 3);
     cr_assert_not_null(buf);
     for (size_t off = 1; off <= 3; off++) {
-      cr_assert_eq(mx_record_encode(buf + off, len, x, MX_DTYPE_F32, stored_all[s], D, N, &seg, NULL),
-                   MX_OK);
+      cr_assert_eq(
+          mx_record_encode(buf + off, len, x, MX_DTYPE_F32, stored_all[s], D, N, &seg, NULL),
+          MX_OK);
       mx_record_view v;
       cr_assert_eq(mx_record_view_prefix(buf + off, len, D, N, 0, 1, &v, NULL), MX_OK);
       float y[D];
