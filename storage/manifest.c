@@ -253,6 +253,19 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
   const char *dtype = mx_dtype_name(m->dtype);
   if (!dtype || (unsigned)m->id_kind > MX_IDS_STRING)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "manifest: unknown dtype or id kind");
+  const struct {
+    const char *name;
+    uint64_t value;
+  } counts[] = {{"n_docs", m->n_docs},
+                {"train_sample", m->train_sample},
+                {"seed", m->seed},
+                {"coarse_bytes", m->coarse_bytes}};
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+    if (counts[i].value > JSON_INT_MAX)
+      return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                     "manifest: field '%s' = %" PRIu64 " is above 2^53 - 1, the largest integer "
+                     "every JSON reader keeps exact",
+                     counts[i].name, counts[i].value);
   json_t *root = json_object();
   json_t *budgets = json_array();
   int ok = root && budgets;
@@ -275,17 +288,14 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
     }
     set(root, "budgets", budgets, &ok);
     budgets = NULL; /* owned by root now (or freed by the failed set) */
-    /* counts beyond 2^53 - 1 are rejected by the parse below */
-    set(root, "n_docs", json_integer(m->n_docs > JSON_INT_MAX ? -1 : (json_int_t)m->n_docs), &ok);
+    set(root, "n_docs", json_integer((json_int_t)m->n_docs), &ok);
     set(root, "id_kind", json_string(id_kind_names[m->id_kind]), &ok);
     set(root, "coarse_factory", fixed_string(m->coarse_factory, sizeof m->coarse_factory), &ok);
     set(root, "coarse_nprobe", json_integer(m->coarse_nprobe), &ok);
     set(root, "coarse_ef_search", json_integer(m->coarse_ef_search), &ok);
-    set(root, "train_sample",
-        json_integer(m->train_sample > JSON_INT_MAX ? -1 : (json_int_t)m->train_sample), &ok);
-    set(root, "seed", json_integer(m->seed > JSON_INT_MAX ? -1 : (json_int_t)m->seed), &ok);
-    set(root, "coarse_bytes",
-        json_integer(m->coarse_bytes > JSON_INT_MAX ? -1 : (json_int_t)m->coarse_bytes), &ok);
+    set(root, "train_sample", json_integer((json_int_t)m->train_sample), &ok);
+    set(root, "seed", json_integer((json_int_t)m->seed), &ok);
+    set(root, "coarse_bytes", json_integer((json_int_t)m->coarse_bytes), &ok);
     set(root, "coarse_xxh3", json_string(hex), &ok);
     set(root, "created", fixed_string(m->created, sizeof m->created), &ok);
     set(root, "library_version", fixed_string(m->library_version, sizeof m->library_version), &ok);
