@@ -83,9 +83,7 @@ void mx_convert_vectors_scalar(mx_dtype input, const void *src, mx_dtype stored,
 
 static int cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return mx_cpu_has_avx2();
 #else
   return 0;
 #endif

@@ -16,9 +16,7 @@ static const mx_dtype stored_all[] = {MX_DTYPE_F32, MX_DTYPE_F16, MX_DTYPE_BF16,
 
 static int cpu_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return mx_cpu_has_avx2();
 #else
   return 0;
 #endif
