@@ -1,9 +1,6 @@
-/* fuzz_idsfile.c: libFuzzer target for mx_ids_text_parse. Not part of the
- * meson build; with clang:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Icommon \
- *     tests/fuzz/fuzz_idsfile.c common/idsfile.c common/status.c \
- *     -o /tmp/fuzz_ids && /tmp/fuzz_ids tests/fuzz/corpus/idsfile
- * The seed corpus is replayed by tests/test_idsfile.c on every test run. */
+/* fuzz_idsfile.c: libFuzzer target for mx_ids_text_parse.
+ * Built by tests/fuzz/meson.build: always as a replay test of its corpus,
+ * with -Dfuzz=enabled also as a libFuzzer binary (see tools/fuzz.sh). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,7 @@
 /* fuzz_npy_header.c: libFuzzer target for mx_npy_parse_header (outside
- * bytes). Not part of the meson build; with clang:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Icommon \
- *     tests/fuzz/fuzz_npy_header.c common/npy.c common/status.c common/fsutil.c \
- *     -o /tmp/fuzz_npy && /tmp/fuzz_npy tests/fuzz/corpus/npy_header
- * The seed corpus is replayed by tests/test_npy.c on every test run. */
+ * bytes).
+ * Built by tests/fuzz/meson.build: always as a replay test of its corpus,
+ * with -Dfuzz=enabled also as a libFuzzer binary (see tools/fuzz.sh). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
