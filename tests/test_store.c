@@ -317,6 +317,12 @@ Test(store, map_grows_during_a_load_far_beyond_the_plan) {
   cr_assert_gt((uint64_t)n * len, initial, "the load must exceed the initial map");
   cr_assert_gt(mx_store_map_size(s), initial);
   cr_assert_geq(mx_store_map_grows(s), 2, "grew %u times", mx_store_map_grows(s));
+  /* Space reserved for the map beyond the data is given back at finish. */
+  struct stat sb;
+  cr_assert_eq(stat(mx_store_data_path(s), &sb), 0);
+  cr_assert_geq((uint64_t)sb.st_size, (uint64_t)n * len);
+  cr_assert_lt((uint64_t)sb.st_size, (uint64_t)n * len + ((uint64_t)4 << 20), "%lld bytes",
+               (long long)sb.st_size);
   mx_store_close(s);
 
   mx_store *r = open_store(dir, 0, 1);
