@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -207,6 +208,12 @@ static uint64_t consume(const mx_record_view *v) {
 
 static volatile uint64_t sink;
 
+static long minor_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt + ru.ru_majflt;
+}
+
 static void warm(const cfg *c, const char *dir, int verify) {
   static const uint32_t rcs[] = {1, 4, 8, 16, 64};
   mx_store *s = open_ro(dir, verify);
@@ -226,6 +233,7 @@ static void warm(const cfg *c, const char *dir, int verify) {
     if (rc > c->vectors)
       continue;
     uint64_t seed = 7, reads = 0, bytes = 0;
+    long f0 = minor_faults();
     uint64_t t0 = mx_now_ns();
     double ms;
     do {
@@ -241,8 +249,9 @@ static void warm(const cfg *c, const char *dir, int verify) {
       ms = mx_ms_since(t0);
     } while (ms < c->warm_ms);
     printf("{\"bench\":\"warm_prefix\",\"r_c\":%u,\"dim\":%u,\"dtype\":\"f16\",\"verify\":%d,"
-           "\"reads\":%" PRIu64 ",\"ns_per_read\":%.0f,\"gb_s\":%.2f}\n",
-           rc, c->dim, verify, reads, ms * 1e6 / (double)reads, (double)bytes / ms / 1e6);
+           "\"reads\":%" PRIu64 ",\"ns_per_read\":%.0f,\"gb_s\":%.2f,\"page_faults\":%ld}\n",
+           rc, c->dim, verify, reads, ms * 1e6 / (double)reads, (double)bytes / ms / 1e6,
+           minor_faults() - f0);
     fflush(stdout);
   }
   mx_store_txn_end(t);

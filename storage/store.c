@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -118,7 +119,7 @@ __attribute__((format(printf, 3, 4))) static mx_status lmdb_fail(mx_error *err, 
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   mx_status st = lmdb_status(rc);
-  if (rc == ENOSPC || rc == EDQUOT)
+  if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
     st = MX_ERR_DISK_FULL;
   return mx_fail(err, st, "%s: %s", what, mdb_strerror(rc));
 }
@@ -293,13 +294,24 @@ static mx_status writer_commit(mx_store *s, mx_error *err) {
   if (rc) {
     uint64_t lost_from = s->committed_next_id;
     s->failed = lmdb_status(rc);
-    if (rc == ENOSPC || rc == EDQUOT) {
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
       s->failed = MX_ERR_DISK_FULL;
       return mx_fail(err, MX_ERR_DISK_FULL,
                      "%s: no space left on device while committing records from id %" PRIu64
                      " on; the store holds only ids below %" PRIu64
                      "; free disk space and build again",
                      s->data_path, lost_from, lost_from);
+    }
+    /* LMDB reports a short pwrite, which is how a disk filling up mid-write
+     * shows, as EIO; say so when the file system is (nearly) full. */
+    struct statvfs vfs;
+    if (rc == EIO && statvfs(s->dir, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < s->txn_charge + ((uint64_t)64 << 20)) {
+      s->failed = MX_ERR_DISK_FULL;
+      return mx_fail(err, MX_ERR_DISK_FULL,
+                     "%s: no space left on device (%" PRIu64 " bytes free) while committing"
+                     " records from id %" PRIu64 " on; the store holds only ids below %" PRIu64,
+                     s->data_path, (uint64_t)vfs.f_bavail * vfs.f_frsize, lost_from, lost_from);
     }
     return lmdb_fail(err, rc,
                      "%s: commit of records from id %" PRIu64 " on failed (the store holds"
@@ -322,16 +334,27 @@ static int writer_preallocate(mx_store *s, uint64_t size) {
   return 0;
 }
 
+/* Grows the map: doubling while small, then in steps of at most 8 GiB, so
+ * that the blocks reserved ahead (MDB_WRITEMAP) stay a bounded excess. When
+ * the disk cannot hold that step, it tries for just what is needed. */
 static mx_status writer_grow(mx_store *s, uint64_t needed, mx_error *err) {
-  uint64_t size = s->map_size * 2;
-  if (size < needed + needed / 4)
-    size = needed + needed / 4;
+  uint64_t step = s->map_size < ((uint64_t)8 << 30) ? s->map_size : (uint64_t)8 << 30;
+  uint64_t size = s->map_size + step;
+  if (size < needed + needed / 8)
+    size = needed + needed / 8;
   size = round_up(size, (uint64_t)1 << 20);
   if (s->writemap) {
     int e = writer_preallocate(s, size);
+    if (e == ENOSPC || e == EDQUOT) {
+      uint64_t just = round_up(needed, (uint64_t)1 << 20);
+      if (just < size && writer_preallocate(s, just) == 0) {
+        size = just;
+        e = 0;
+      }
+    }
     if (e) {
       s->failed = mx_status_from_errno(e);
-      return mx_fail(err, e == ENOSPC || e == EDQUOT ? MX_ERR_DISK_FULL : s->failed,
+      return mx_fail(err, e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : s->failed,
                      "%s: cannot reserve %" PRIu64 " bytes on disk to grow the store: %s; "
                      "ids below %" PRIu64 " are committed",
                      s->data_path, size, strerror(e), s->committed_next_id);
@@ -458,7 +481,7 @@ static mx_status writer_open(const char *dir, uint64_t map_size, int writemap, m
         *unsupported = 1;
         return MX_ERR_UNSUPPORTED;
       }
-      return mx_fail(err, e == ENOSPC || e == EDQUOT ? MX_ERR_DISK_FULL : mx_status_from_errno(e),
+      return mx_fail(err, e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : mx_status_from_errno(e),
                      "%s/data.mdb: cannot reserve %" PRIu64 " bytes on disk: %s", dir, map_size,
                      strerror(e));
     }
@@ -625,7 +648,7 @@ mx_status mx_store_finish(mx_store *s, mx_error *err) {
   int rc = mdb_env_sync(s->env, 1);
   if (rc) {
     s->failed = lmdb_status(rc);
-    if (rc == ENOSPC || rc == EDQUOT)
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
       return mx_fail(err, MX_ERR_DISK_FULL, "%s: no space left on device while syncing",
                      s->data_path);
     return lmdb_fail(err, rc, "%s: cannot sync to disk", s->data_path);

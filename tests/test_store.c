@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -582,3 +584,60 @@ Test(store, garbage_data_file_is_a_format_error) {
   garbage_store(100, 9);
   garbage_store(0, 10);
 }
+
+/* A write that the file system refuses (here a file-size limit, which fails
+ * like a full disk: EFBIG from fallocate or pwrite) is a clean error, and what
+ * was committed before it stays readable. Run in both writer modes. */
+static void refused_growth(int writemap) {
+  char *dir = store_dir(writemap ? "store_fsize_wm" : "store_fsize_copy");
+  setenv("MX_STORE_WRITEMAP", writemap ? "1" : "0", 1);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = {(rlim_t)48 << 20, (rlim_t)48 << 20};
+  mx_store *s;
+  mx_error err;
+  cr_assert_eq(mx_store_create(dir, 1, &s, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  const size_t len = 1u << 20;
+  unsigned char *buf = malloc(len);
+  mx_status st = MX_OK;
+  size_t i;
+  for (i = 0; i < 100 && st == MX_OK; i++) {
+    fill_raw(buf, len, i);
+    st = mx_store_append(s, i, buf, len, &err);
+  }
+  if (st == MX_OK)
+    st = mx_store_finish(s, &err);
+  /* Copying mode: LMDB turns the short pwrite at commit into EIO. */
+  cr_assert(st == MX_ERR_DISK_FULL || (!writemap && st == MX_ERR_IO), "%s: %s",
+            mx_status_name(st), err.message);
+  cr_assert(strstr(err.message, "data.mdb") && strstr(err.message, "ids below"), "%s",
+            err.message);
+  /* The writer refuses to go on rather than write around a hole. */
+  cr_assert_eq(mx_store_append(s, 1000, buf, len, &err), MX_ERR_STATE);
+  mx_store_close(s);
+  lim.rlim_cur = lim.rlim_max = RLIM_INFINITY;
+  setrlimit(RLIMIT_FSIZE, &lim);
+  unsetenv("MX_STORE_WRITEMAP");
+
+  mx_store *r = open_store(dir, 0, 1);
+  uint64_t count;
+  cr_assert_eq(mx_store_count(r, &count, &err), MX_OK, "%s", err.message);
+  cr_assert_gt(count, 0);
+  cr_assert_lt(count, 100);
+  mx_store_txn *t;
+  cr_assert_eq(mx_store_txn_begin(r, &t, &err), MX_OK);
+  for (uint64_t k = 0; k < count; k++) {
+    const void *rec;
+    size_t rl;
+    fill_raw(buf, len, k);
+    cr_assert_eq(mx_store_get(t, k, &rec, &rl, &err), MX_OK, "%s", err.message);
+    cr_assert_eq(memcmp(rec, buf, len), 0, "record %zu differs", (size_t)k);
+  }
+  mx_store_txn_end(t);
+  mx_store_close(r);
+  free(buf);
+  remove_store(dir);
+}
+
+Test(store, refused_growth_is_a_clean_error_writemap) { refused_growth(1); }
+Test(store, refused_write_is_a_clean_error_copying) { refused_growth(0); }
