@@ -9,7 +9,9 @@
 #include "half.h"
 #include "record.h"
 
-static inline __m256 load8_f32(const unsigned char *p) { return _mm256_loadu_ps((const float *)(const void *)p); }
+static inline __m256 load8_f32(const unsigned char *p) {
+  return _mm256_loadu_ps((const float *)(const void *)p);
+}
 
 /* f16 -> f32 exactly as mx_f16_to_f32: F16C quietens signalling NaNs, the
  * reference keeps the payload as it is, so NaN lanes are rebuilt by hand. */
@@ -43,8 +45,9 @@ static inline float input_at(mx_dtype input, const unsigned char *src, uint32_t 
 /* 8 float32 -> 8 float16, round to nearest even; NaN -> sign | 0x7e00. */
 static inline __m128i f32_to_f16_8(__m256 x) {
   __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-  __m256 canon = _mm256_or_ps(_mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u))),
-                              _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
+  __m256 canon =
+      _mm256_or_ps(_mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u))),
+                   _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
   x = _mm256_blendv_ps(x, canon, nan);
   return _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
 }
@@ -55,7 +58,8 @@ static inline __m128i f32_to_bf16_8(__m256 x) {
   __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
   __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
   __m256i hi = _mm256_srli_epi32(u, 16);
-  __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(hi, _mm256_set1_epi32(1)));
+  __m256i bias =
+      _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(hi, _mm256_set1_epi32(1)));
   __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
   r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
   return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
@@ -118,7 +122,8 @@ static void convert_one(mx_dtype input, const unsigned char *src, mx_dtype store
     break;
   case MX_DTYPE_F16: /* input is f32 here */
     for (; i + 8 <= dim; i += 8)
-      _mm_storeu_si128((__m128i *)(void *)(dst + 2 * (size_t)i), f32_to_f16_8(load8_f32(src + 4 * (size_t)i)));
+      _mm_storeu_si128((__m128i *)(void *)(dst + 2 * (size_t)i),
+                       f32_to_f16_8(load8_f32(src + 4 * (size_t)i)));
     for (; i < dim; i++) {
       uint16_t h = mx_f32_to_f16(input_at(input, src, i));
       memcpy(dst + 2 * (size_t)i, &h, sizeof h);
@@ -126,7 +131,8 @@ static void convert_one(mx_dtype input, const unsigned char *src, mx_dtype store
     break;
   case MX_DTYPE_BF16:
     for (; i + 8 <= dim; i += 8)
-      _mm_storeu_si128((__m128i *)(void *)(dst + 2 * (size_t)i), f32_to_bf16_8(load8(input, src, i)));
+      _mm_storeu_si128((__m128i *)(void *)(dst + 2 * (size_t)i),
+                       f32_to_bf16_8(load8(input, src, i)));
     for (; i < dim; i++) {
       uint16_t b = mx_f32_to_bf16(input_at(input, src, i));
       memcpy(dst + 2 * (size_t)i, &b, sizeof b);

@@ -45,8 +45,8 @@ size_t mx_record_bytes(mx_dtype dtype, uint32_t dim, uint32_t n_vectors, uint32_
   return mx_record_header_bytes(n_segments) + (size_t)n_vectors * vb;
 }
 
-mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
-                                   uint32_t n_vectors, mx_segments *out, mx_error *err) {
+mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets, uint32_t n_vectors,
+                                   mx_segments *out, mx_error *err) {
   if (!out || (n_budgets > 0 && !budgets))
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_segments_from_budgets: NULL argument");
   if (n_vectors == 0 || n_vectors > MX_MAX_VECTORS)
@@ -67,8 +67,8 @@ mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
     if (k < s.n && s.end[k] == r)
       continue;
     if (s.n + 1 >= MX_MAX_SEGMENTS) /* keep one slot for n_vectors */
-      return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
-                     "budgets give more than %d nested segments", MX_MAX_SEGMENTS);
+      return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "budgets give more than %d nested segments",
+                     MX_MAX_SEGMENTS);
     memmove(&s.end[k + 1], &s.end[k], (s.n - k) * sizeof s.end[0]);
     s.end[k] = r;
     s.n++;
@@ -85,7 +85,8 @@ static mx_status check_segments(const mx_segments *s, uint32_t n_vectors, mx_err
   uint32_t prev = 0;
   for (uint32_t i = 0; i < s->n; i++) {
     if (s->end[i] <= prev)
-      return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "segment ends are not strictly increasing at %" PRIu32, i);
+      return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                     "segment ends are not strictly increasing at %" PRIu32, i);
     prev = s->end[i];
   }
   if (prev != n_vectors)
@@ -209,8 +210,8 @@ static mx_status parse_header(const unsigned char *p, size_t len, parsed *h, mx_
   uint64_t want = (uint64_t)h->header_bytes + (uint64_t)h->n_vectors * h->vector_bytes;
   if ((uint64_t)len != want)
     return mx_fail(err, MX_ERR_FORMAT,
-                   "record is %zu bytes but its header describes %" PRIu64
-                   " (%" PRIu32 " vectors of %zu bytes after a %zu-byte header)",
+                   "record is %zu bytes but its header describes %" PRIu64 " (%" PRIu32
+                   " vectors of %zu bytes after a %zu-byte header)",
                    len, want, h->n_vectors, h->vector_bytes, h->header_bytes);
   h->vectors = p + h->header_bytes;
   return MX_OK;
