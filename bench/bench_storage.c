@@ -64,8 +64,8 @@ static void make_pool(const cfg *c) {
     for (size_t j = 0; j < (size_t)c->dim * c->vectors; j++)
       v[j] = (float)((double)(rng_next(&s) >> 11) / 9007199254740992.0 - 0.5);
     pool[p] = malloc(rec_len);
-    if (mx_record_encode(pool[p], rec_len, v, MX_DTYPE_F32, MX_DTYPE_F16, c->dim, c->vectors,
-                         &seg, &err))
+    if (mx_record_encode(pool[p], rec_len, v, MX_DTYPE_F32, MX_DTYPE_F16, c->dim, c->vectors, &seg,
+                         &err))
       die("encode", &err);
   }
   free(v);
@@ -178,8 +178,8 @@ static void bulk_load(const cfg *c, const char *store_dir, const char *plain_pat
            "\"vectors\":%u,\"dtype\":\"f16\",\"bytes\":%" PRIu64 ",\"repeats\":%d,"
            "\"store_s\":%.3f,\"store_mb_s\":%.1f,\"plain_s\":%.3f,\"plain_mb_s\":%.1f,"
            "\"ratio\":%.3f,\"map_grows\":%u}\n",
-           names[m], c->docs, c->dim, c->vectors, total, reps, secs[m], mb / secs[m], p,
-           mb / p, p / secs[m], grows[m]);
+           names[m], c->docs, c->dim, c->vectors, total, reps, secs[m], mb / secs[m], p, mb / p,
+           p / secs[m], grows[m]);
   fflush(stdout);
 }
 

@@ -245,10 +245,10 @@ static uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * t
 /* Upper bound of the bytes one put of key_len/val_len allocates. */
 static uint64_t put_charge(const mx_store *s, size_t key_len, size_t val_len, uint64_t *dirty) {
   uint64_t P = s->psize;
-  uint64_t node = 8 + key_len + val_len;                        /* NODESIZE + key + data */
-  uint64_t nodemax = (((P - 16) / 2) & ~(uint64_t)1) - 2;       /* LMDB's me_nodemax */
-  if (node > nodemax) {                                         /* value on overflow pages */
-    uint64_t ov = (16 - 1 + val_len) / P + 1;                   /* OVPAGES */
+  uint64_t node = 8 + key_len + val_len;                  /* NODESIZE + key + data */
+  uint64_t nodemax = (((P - 16) / 2) & ~(uint64_t)1) - 2; /* LMDB's me_nodemax */
+  if (node > nodemax) {                                   /* value on overflow pages */
+    uint64_t ov = (16 - 1 + val_len) / P + 1;             /* OVPAGES */
     *dirty += 1;
     return ov * P + 3 * (8 + key_len + 8 + 2);
   }
@@ -362,8 +362,7 @@ static mx_status writer_grow(mx_store *s, uint64_t needed, mx_error *err) {
   }
   int rc = mdb_env_set_mapsize(s->env, (size_t)size);
   if (rc)
-    return lmdb_fail(err, rc, "%s: cannot grow the map to %" PRIu64 " bytes", s->data_path,
-                     size);
+    return lmdb_fail(err, rc, "%s: cannot grow the map to %" PRIu64 " bytes", s->data_path, size);
   s->grows++;
   return writer_refresh_used(s, err);
 }
@@ -397,16 +396,14 @@ static mx_status writer_check(mx_store *s, const char *what, mx_error *err) {
     return mx_fail(err, MX_ERR_STATE, "%s: %s is already finished", what, s->dir);
   if (s->failed)
     return mx_fail(err, MX_ERR_STATE,
-                   "%s: %s: the writer failed earlier (%s); ids below %" PRIu64
-                   " are committed",
+                   "%s: %s: the writer failed earlier (%s); ids below %" PRIu64 " are committed",
                    what, s->dir, mx_status_name(s->failed), s->committed_next_id);
   return MX_OK;
 }
 
 /* One put with the map-room protocol above. */
 static mx_status writer_put(mx_store *s, int db, MDB_val *key, MDB_val *val, unsigned flags,
-                            uint64_t value_bytes, uint64_t record_id, int *rc_out,
-                            mx_error *err) {
+                            uint64_t value_bytes, uint64_t record_id, int *rc_out, mx_error *err) {
   uint64_t dirty = 0;
   uint64_t charge = put_charge(s, key->mv_size, val->mv_size, &dirty);
   *rc_out = 0;
@@ -467,7 +464,10 @@ static mx_status writer_open(const char *dir, uint64_t map_size, int writemap, m
   map_size = round_up(map_size, (uint64_t)1 << 20);
   if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
       (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
-      (rc = mdb_env_open(s->env, dir, MDB_NOSYNC | (writemap ? MDB_WRITEMAP : 0), 0644))) {
+      /* MDB_NOTLS: read transactions on a finished writer (verify) do not
+       * depend on the thread, as on a reader. */
+      (rc = mdb_env_open(s->env, dir, MDB_NOSYNC | MDB_NOTLS | (writemap ? MDB_WRITEMAP : 0),
+                         0644))) {
     mx_status st = lmdb_fail(err, rc, "%s: cannot create the LMDB environment", dir);
     mx_store_close(s);
     return st;
@@ -481,9 +481,10 @@ static mx_status writer_open(const char *dir, uint64_t map_size, int writemap, m
         *unsupported = 1;
         return MX_ERR_UNSUPPORTED;
       }
-      return mx_fail(err, e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : mx_status_from_errno(e),
-                     "%s/data.mdb: cannot reserve %" PRIu64 " bytes on disk: %s", dir, map_size,
-                     strerror(e));
+      return mx_fail(
+          err,
+          e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : mx_status_from_errno(e),
+          "%s/data.mdb: cannot reserve %" PRIu64 " bytes on disk: %s", dir, map_size, strerror(e));
     }
   }
   MDB_stat st;
@@ -515,8 +516,7 @@ static mx_status writer_open(const char *dir, uint64_t map_size, int writemap, m
   return MX_OK;
 }
 
-mx_status mx_store_create(const char *dir, uint64_t expected_bytes, mx_store **out,
-                          mx_error *err) {
+mx_status mx_store_create(const char *dir, uint64_t expected_bytes, mx_store **out, mx_error *err) {
   if (!dir || !out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_store_create: NULL argument");
   *out = NULL;
@@ -527,8 +527,7 @@ mx_status mx_store_create(const char *dir, uint64_t expected_bytes, mx_store **o
   int exists = mx_path_exists(data);
   free(data);
   if (exists)
-    return mx_fail(err, MX_ERR_EXISTS, "%s already holds a store (data.mdb); remove it first",
-                   dir);
+    return mx_fail(err, MX_ERR_EXISTS, "%s already holds a store (data.mdb); remove it first", dir);
   /* Records plus B-tree, id maps and slack; 0 = unknown: 64 MiB, grown as
    * needed (the map's blocks are reserved on disk, so no wild guess). */
   uint64_t plan = expected_bytes ? expected_bytes + expected_bytes / 8 + ((uint64_t)32 << 20)
@@ -551,8 +550,8 @@ mx_status mx_store_create(const char *dir, uint64_t expected_bytes, mx_store **o
   return st;
 }
 
-static mx_status append_common(mx_store *s, uint64_t id, size_t len, MDB_val *val,
-                               unsigned flags, mx_error *err) {
+static mx_status append_common(mx_store *s, uint64_t id, size_t len, MDB_val *val, unsigned flags,
+                               mx_error *err) {
   MX_TRY(writer_check(s, "mx_store_append", err));
   if (s->last_id != NO_ID && id <= s->last_id)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
@@ -568,8 +567,8 @@ static mx_status append_common(mx_store *s, uint64_t id, size_t len, MDB_val *va
   int rc;
   mx_status st = writer_put(s, DB_GROUPS, &key, val, flags | MDB_APPEND, len, id, &rc, err);
   if (st == MX_ERR_EXISTS)
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s: record id %" PRIu64 " already stored",
-                   s->dir, id);
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s: record id %" PRIu64 " already stored", s->dir,
+                   id);
   if (st)
     return st;
   s->last_id = id;
@@ -702,9 +701,9 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
   /* LMDB would try to initialise an empty file, which a read-only open
    * cannot: every environment holds at least its two 4 KiB meta pages. */
   if (sb.st_size < 8192) {
-    mx_status st = mx_fail(err, MX_ERR_FORMAT,
-                           "%s: not an LMDB store (%lld bytes: empty or truncated)",
-                           s->data_path, (long long)sb.st_size);
+    mx_status st =
+        mx_fail(err, MX_ERR_FORMAT, "%s: not an LMDB store (%lld bytes: empty or truncated)",
+                s->data_path, (long long)sb.st_size);
     mx_store_close(s);
     return st;
   }
@@ -722,8 +721,8 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
       (rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD, 0644))) {
     mx_status st;
     if (rc == MDB_INVALID || rc == EINVAL)
-      st = mx_fail(err, MX_ERR_FORMAT, "%s: not an LMDB store (%s)", s->data_path,
-                   mdb_strerror(rc));
+      st =
+          mx_fail(err, MX_ERR_FORMAT, "%s: not an LMDB store (%s)", s->data_path, mdb_strerror(rc));
     else
       st = lmdb_fail(err, rc, "%s: cannot open the LMDB environment", s->data_path);
     mx_store_close(s);
@@ -744,12 +743,11 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
     } else if (rc == MDB_NOTFOUND && i != DB_GROUPS) {
       s->has_db[i] = 0;
     } else {
-      mx_status st = rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE
-                         ? mx_fail(err, MX_ERR_FORMAT,
-                                   "%s: not a metaidx store (no \"%s\" sub-database)",
-                                   s->data_path, db_names[i])
-                         : lmdb_fail(err, rc, "%s: open sub-database \"%s\"", s->data_path,
-                                     db_names[i]);
+      mx_status st =
+          rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE
+              ? mx_fail(err, MX_ERR_FORMAT, "%s: not a metaidx store (no \"%s\" sub-database)",
+                        s->data_path, db_names[i])
+              : lmdb_fail(err, rc, "%s: open sub-database \"%s\"", s->data_path, db_names[i]);
       mdb_txn_abort(txn);
       mx_store_close(s);
       return st;
@@ -891,8 +889,7 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
   const void *rec;
   size_t len;
   MX_TRY(mx_store_get(t, internal_id, &rec, &len, err));
-  mx_status st =
-      mx_record_view_prefix(rec, len, 0, prefix, verified_from, t->s->verify, out, err);
+  mx_status st = mx_record_view_prefix(rec, len, 0, prefix, verified_from, t->s->verify, out, err);
   if (st)
     return mx_fail_context(err, st, "%s: record id %" PRIu64, t->s->dir, internal_id);
   return MX_OK;
@@ -926,8 +923,8 @@ uint64_t mx_store_prefetch(mx_store_txn *t, const uint64_t *internal_ids, size_t
   return hinted;
 }
 
-mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **key,
-                           size_t *key_len, mx_error *err) {
+mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **key, size_t *key_len,
+                           mx_error *err) {
   if (!t->s->has_db[DB_IDS])
     return mx_fail(err, MX_ERR_NOT_FOUND, "%s: the store has no external keys", t->s->dir);
   unsigned char kb[8];
@@ -935,8 +932,7 @@ mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **k
   MDB_val v;
   mx_status st = txn_get(t, DB_IDS, kb, 8, &v);
   if (st == MX_ERR_NOT_FOUND)
-    return mx_fail(err, st, "%s: no external key for internal id %" PRIu64, t->s->dir,
-                   internal_id);
+    return mx_fail(err, st, "%s: no external key for internal id %" PRIu64, t->s->dir, internal_id);
   if (st)
     return mx_fail(err, st, "%s: key of id %" PRIu64 ": %s", t->s->dir, internal_id,
                    mx_status_str(st));
@@ -945,8 +941,8 @@ mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **k
   return MX_OK;
 }
 
-mx_status mx_store_find_key(mx_store_txn *t, const void *key, size_t key_len,
-                            uint64_t *internal_id, mx_error *err) {
+mx_status mx_store_find_key(mx_store_txn *t, const void *key, size_t key_len, uint64_t *internal_id,
+                            mx_error *err) {
   char text[512];
   if (!key || key_len == 0 || key_len > MX_MAX_KEY_BYTES)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s: external key of %zu bytes (must be 1..%u)",
@@ -1045,8 +1041,7 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
   *n_records = 0;
   int rc = mdb_cursor_open(t->txn, s->dbi[DB_GROUPS], &c);
   if (rc) {
-    vreport(v, NO_ID, lmdb_status(rc), "%s: cannot open a cursor: %s", s->dir,
-            mdb_strerror(rc));
+    vreport(v, NO_ID, lmdb_status(rc), "%s: cannot open a cursor: %s", s->dir, mdb_strerror(rc));
     v->stop = 1;
     return;
   }
@@ -1100,22 +1095,20 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
       v->rep->bytes += (uint64_t)view.n_vectors * view.vector_bytes;
       if (vectors && view.stored_vectors != vectors) {
         bad = 1;
-        vreport(v, id, MX_ERR_FORMAT,
-                "%s: record id %" PRIu64 " holds %u vectors, expected %u", s->dir, id,
-                view.stored_vectors, vectors);
+        vreport(v, id, MX_ERR_FORMAT, "%s: record id %" PRIu64 " holds %u vectors, expected %u",
+                s->dir, id, view.stored_vectors, vectors);
       }
       if (dtype >= 0 && (int)view.dtype != dtype) {
         bad = 1;
-        vreport(v, id, MX_ERR_FORMAT, "%s: record id %" PRIu64 " has dtype %d, expected %d",
-                s->dir, id, (int)view.dtype, dtype);
+        vreport(v, id, MX_ERR_FORMAT, "%s: record id %" PRIu64 " has dtype %d, expected %d", s->dir,
+                id, (int)view.dtype, dtype);
       }
     }
     if (bad)
       v->rep->bad_records++;
   }
   if (rc != 0 && rc != MDB_NOTFOUND) {
-    vreport(v, NO_ID, lmdb_status(rc), "%s: scan of records stopped: %s", s->dir,
-            mdb_strerror(rc));
+    vreport(v, NO_ID, lmdb_status(rc), "%s: scan of records stopped: %s", s->dir, mdb_strerror(rc));
     v->stop = 1;
   }
   mdb_cursor_close(c);
@@ -1134,9 +1127,8 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
     return; /* no key map */
   if (si.ms_entries != se.ms_entries || si.ms_entries != n_records) {
     v->rep->bad_keys++;
-    vreport(v, NO_ID, MX_ERR_CORRUPT,
-            "%s: %zu records but %zu ids entries and %zu ext entries", s->dir,
-            (size_t)n_records, (size_t)si.ms_entries, (size_t)se.ms_entries);
+    vreport(v, NO_ID, MX_ERR_CORRUPT, "%s: %zu records but %zu ids entries and %zu ext entries",
+            s->dir, (size_t)n_records, (size_t)si.ms_entries, (size_t)se.ms_entries);
   }
   MDB_cursor *c;
   MDB_val k, d, o;
@@ -1149,16 +1141,15 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
       format_key(d.mv_data, d.mv_size, text, sizeof text);
       if (id == NO_ID || id >= n_records) {
         v->rep->bad_keys++;
-        vreport(v, id, MX_ERR_CORRUPT, "%s: key %s maps from id %" PRIu64 " with no record",
-                s->dir, text, id);
+        vreport(v, id, MX_ERR_CORRUPT, "%s: key %s maps from id %" PRIu64 " with no record", s->dir,
+                text, id);
         continue;
       }
       if (mdb_get(t->txn, s->dbi[DB_EXT], &d, &o) != 0 || o.mv_size != 8 ||
           mx_get_be64(o.mv_data) != id) {
         v->rep->bad_keys++;
         vreport(v, id, MX_ERR_CORRUPT,
-                "%s: id %" PRIu64 " has key %s but \"ext\" does not map it back", s->dir, id,
-                text);
+                "%s: id %" PRIu64 " has key %s but \"ext\" does not map it back", s->dir, id, text);
       }
     }
     mdb_cursor_close(c);
@@ -1172,8 +1163,8 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
       unsigned char kb[8];
       key_be64(kb, id);
       MDB_val ik = {8, kb};
-      if (id == NO_ID || mdb_get(t->txn, s->dbi[DB_IDS], &ik, &o) != 0 ||
-          o.mv_size != k.mv_size || memcmp(o.mv_data, k.mv_data, k.mv_size) != 0) {
+      if (id == NO_ID || mdb_get(t->txn, s->dbi[DB_IDS], &ik, &o) != 0 || o.mv_size != k.mv_size ||
+          memcmp(o.mv_data, k.mv_data, k.mv_size) != 0) {
         v->rep->bad_keys++;
         vreport(v, id, MX_ERR_CORRUPT,
                 "%s: \"ext\" maps key %s to id %" PRIu64 " but \"ids\" does not map it back",
@@ -1185,8 +1176,8 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
 }
 
 mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_vectors,
-                          int expected_dtype, mx_verify_fn fn, void *ctx,
-                          mx_verify_report *report, mx_error *err) {
+                          int expected_dtype, mx_verify_fn fn, void *ctx, mx_verify_report *report,
+                          mx_error *err) {
   mx_verify_report local;
   if (!report)
     report = &local;

@@ -6,10 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,8 +148,7 @@ Test(store, round_trip_records_keys_meta) {
     cr_assert_eq(memcmp(rec, r.bytes + r.off[i], len), 0, "record %zu differs", i);
     for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
       mx_record_view v;
-      cr_assert_eq(mx_store_read_prefix(t, i, prefixes[p], 0, &v, &err), MX_OK, "%s",
-                   err.message);
+      cr_assert_eq(mx_store_read_prefix(t, i, prefixes[p], 0, &v, &err), MX_OK, "%s", err.message);
       cr_assert_eq(v.n_vectors, prefixes[p]);
       cr_assert_eq(v.stored_vectors, NVEC);
       cr_assert_eq(v.dim, DIM);
@@ -185,8 +184,8 @@ Test(store, round_trip_records_keys_meta) {
 
   problems p = {0};
   mx_verify_report rep;
-  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK,
-               "%s", err.message);
+  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK, "%s",
+               err.message);
   cr_assert_eq(p.n, 0, "%s", p.first_message);
   cr_assert_eq(rep.records, r.n);
   cr_assert_eq(rep.bad_records, 0);
@@ -369,8 +368,7 @@ static void *reader_main(void *p) {
       uint64_t id = mx_test_rng_below(&rng, a->r->n);
       uint32_t prefix = 1 + (uint32_t)mx_test_rng_below(&rng, NVEC);
       mx_record_view v;
-      if (mx_store_read_prefix(t, id, prefix, 0, &v, &err) != MX_OK ||
-          v.n_vectors != prefix ||
+      if (mx_store_read_prefix(t, id, prefix, 0, &v, &err) != MX_OK || v.n_vectors != prefix ||
           memcmp(v.vectors, a->r->bytes + a->r->off[id] + hdr, prefix * v.vector_bytes) != 0)
         a->failures++;
     }
@@ -470,8 +468,8 @@ Test(store, verify_finds_a_flipped_byte_and_names_the_id) {
   problems p = {0};
   mx_verify_report rep;
   mx_error err;
-  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK,
-               "%s", err.message);
+  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK, "%s",
+               err.message);
   cr_assert_eq(p.n, 1, "%d problems, first: %s", p.n, p.first_message);
   cr_assert_eq(p.first_id, 7);
   cr_assert_eq(p.first_status, MX_ERR_CORRUPT);
@@ -514,8 +512,7 @@ Test(store, verify_reports_an_incomplete_key_map) {
   /* Verification works on a finished writer too. */
   problems p = {0};
   mx_verify_report rep;
-  cr_assert_eq(mx_store_verify(s, 0, 0, -1, on_problem, &p, &rep, &err), MX_OK, "%s",
-               err.message);
+  cr_assert_eq(mx_store_verify(s, 0, 0, -1, on_problem, &p, &rep, &err), MX_OK, "%s", err.message);
   cr_assert_eq(rep.records, 6);
   cr_assert_eq(rep.bad_records, 0);
   cr_assert_geq(rep.bad_keys, 2, "%s", p.first_message); /* counts differ; id 9 has no record */
@@ -608,10 +605,9 @@ static void refused_growth(int writemap) {
   if (st == MX_OK)
     st = mx_store_finish(s, &err);
   /* Copying mode: LMDB turns the short pwrite at commit into EIO. */
-  cr_assert(st == MX_ERR_DISK_FULL || (!writemap && st == MX_ERR_IO), "%s: %s",
-            mx_status_name(st), err.message);
-  cr_assert(strstr(err.message, "data.mdb") && strstr(err.message, "ids below"), "%s",
+  cr_assert(st == MX_ERR_DISK_FULL || (!writemap && st == MX_ERR_IO), "%s: %s", mx_status_name(st),
             err.message);
+  cr_assert(strstr(err.message, "data.mdb") && strstr(err.message, "ids below"), "%s", err.message);
   /* The writer refuses to go on rather than write around a hole. */
   cr_assert_eq(mx_store_append(s, 1000, buf, len, &err), MX_ERR_STATE);
   mx_store_close(s);
