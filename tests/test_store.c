@@ -637,3 +637,88 @@ static void refused_growth(int writemap) {
 
 Test(store, refused_growth_is_a_clean_error_writemap) { refused_growth(1); }
 Test(store, refused_write_is_a_clean_error_copying) { refused_growth(0); }
+
+typedef struct busy_arg {
+  mx_store *s;
+  pthread_barrier_t *hold;
+  int ok, busy, other;
+} busy_arg;
+
+static void *busy_main(void *p) {
+  busy_arg *a = p;
+  mx_store_txn *t = NULL;
+  mx_error err;
+  mx_status st = mx_store_txn_begin(a->s, &t, &err);
+  if (st == MX_OK) {
+    const void *rec;
+    size_t len;
+    a->ok = mx_store_get(t, 0, &rec, &len, &err) == MX_OK;
+  } else if (st == MX_ERR_BUSY) {
+    a->busy = 1;
+  } else {
+    a->other = 1;
+  }
+  pthread_barrier_wait(a->hold); /* every thread tries while the others hold theirs */
+  mx_store_txn_end(t);
+  return NULL;
+}
+
+Test(store, threads_beyond_reader_slots_get_busy_not_a_crash) {
+  char *dir = store_dir("store_busy_threads");
+  records r = make_records(2, 11);
+  write_store(dir, &r, 0);
+  mx_store *s = open_store(dir, 3, 1);
+  pthread_barrier_t hold;
+  pthread_barrier_init(&hold, NULL, 8);
+  pthread_t th[8];
+  busy_arg a[8];
+  for (int i = 0; i < 8; i++) {
+    a[i] = (busy_arg){s, &hold, 0, 0, 0};
+    cr_assert_eq(pthread_create(&th[i], NULL, busy_main, &a[i]), 0);
+  }
+  int ok = 0, busy = 0, other = 0;
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], NULL);
+    ok += a[i].ok;
+    busy += a[i].busy;
+    other += a[i].other;
+  }
+  pthread_barrier_destroy(&hold);
+  cr_assert_eq(ok, 3, "%d readers got a transaction", ok);
+  cr_assert_eq(busy, 5);
+  cr_assert_eq(other, 0);
+  mx_store_close(s);
+  free_records(&r);
+  remove_store(dir);
+}
+
+Test(store, prefetch_hints_the_pages_of_the_prefix) {
+  char *dir = store_dir("store_prefetch");
+  records r = make_records(4, 12);
+  write_store(dir, &r, 0);
+  mx_store *s = open_store(dir, 0, 1);
+  mx_store_txn *t;
+  mx_error err;
+  cr_assert_eq(mx_store_txn_begin(s, &t, &err), MX_OK);
+  long page = sysconf(_SC_PAGESIZE);
+  uint64_t ids[] = {1, 3};
+  for (uint32_t prefix = 1; prefix <= NVEC; prefix *= 2) {
+    uint64_t want = 0;
+    for (int k = 0; k < 2; k++) {
+      const void *rec;
+      size_t len;
+      cr_assert_eq(mx_store_get(t, ids[k], &rec, &len, &err), MX_OK);
+      uintptr_t a = (uintptr_t)rec / (uintptr_t)page * (uintptr_t)page;
+      uintptr_t b = (uintptr_t)rec + mx_record_prefix_bytes(rec, len, prefix);
+      b = (b + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+      want += b - a;
+    }
+    cr_assert_eq(mx_store_prefetch(t, ids, 2, prefix), want, "prefix %u", prefix);
+  }
+  uint64_t none[] = {77};
+  cr_assert_eq(mx_store_prefetch(t, none, 1, 4), 0);
+  mx_store_txn_end(t);
+  mx_store_close(s);
+  free_records(&r);
+  remove_store(dir);
+}
