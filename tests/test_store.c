@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -766,4 +767,26 @@ Test(store, small_records_and_random_keys_grow_the_map) {
   cr_assert_eq(rep.bad_keys, 0); /* raw values are not records: only keys are checked here */
   mx_store_close(r);
   remove_store(dir);
+}
+
+Test(store, an_lmdb_environment_without_groups_is_not_a_store) {
+  char *dir = mx_test_tmpdir("store_foreign");
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  cr_assert_eq(mdb_env_create(&env), 0);
+  cr_assert_eq(mdb_env_set_maxdbs(env, 2), 0);
+  cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+  cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  cr_assert_eq(mdb_dbi_open(txn, "other", MDB_CREATE, &dbi), 0);
+  MDB_val k = {1, "k"}, v = {1, "v"};
+  cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+  cr_assert_eq(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  mx_store *s;
+  mx_error err;
+  cr_assert_eq(mx_store_open(dir, NULL, &s, &err), MX_ERR_FORMAT);
+  cr_assert(strstr(err.message, "not a metaidx store") && strstr(err.message, "groups"), "%s",
+            err.message);
+  mx_test_tmpdir_remove(dir);
 }
