@@ -58,7 +58,10 @@ mx_status mx_store_finish(mx_store *s, mx_error *err);
 /* ---- reading ---- */
 
 typedef struct mx_store_open_options {
-  unsigned max_readers; /* LMDB reader slots; 0 = 126 */
+  unsigned max_readers; /* LMDB reader slots; 0 = 126. The reader table lives in
+                         * lock.mdb and is sized by the first process that
+                         * opens the store (the writer removes lock.mdb on
+                         * close); a later process inherits that size. */
   int verify;           /* check segment hashes on every prefix read; default 1 */
 } mx_store_open_options;
 void mx_store_open_options_init(mx_store_open_options *o);
@@ -132,5 +135,11 @@ mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_
 
 /* Path of the data file (for benchmarks that evict its pages). */
 const char *mx_store_data_path(const mx_store *s);
+
+/* Current map size in bytes (the writer's planned / grown size, or the
+ * reader's), and how many times this writer grew the map. For tests,
+ * benchmarks and progress reports. */
+uint64_t mx_store_map_size(const mx_store *s);
+unsigned mx_store_map_grows(const mx_store *s);
 
 #endif
