@@ -188,7 +188,7 @@ Test(coarse, empty_index_returns_minus_one) {
 enum { IVF_N = 40000, IVF_D = 128, IVF_NQ = 40, IVF_K = 100 };
 
 /* Stated threshold: the default factory and nprobe reach >= 0.95 mean
- * recall@100 of the exact top 100 on clustered data. */
+ * recall@k' of the exact top k' (k' = 100 and 1000) on clustered data. */
 Test(coarse, ivf_default_recall_on_clustered_data) {
   mx_test_rng r = {2};
   float *centres = NULL;
@@ -203,25 +203,29 @@ Test(coarse, ivf_default_recall_on_clustered_data) {
   mx_coarse *c = build(factory, IVF_D, IVF_N, x, ids);
   mx_error err;
   cr_assert_eq(mx_coarse_set_defaults(c, &def, &err), MX_OK, "%s", err.message);
-  float *s = malloc(IVF_NQ * IVF_K * sizeof *s), bs[IVF_K];
-  int64_t *id = malloc(IVF_NQ * IVF_K * sizeof *id), bi[IVF_K];
-  cr_assert_eq(mx_coarse_search(c, IVF_NQ, q, IVF_K, NULL, s, id, &err), MX_OK, "%s",
-               err.message);
-  double sum = 0;
-  for (int qi = 0; qi < IVF_NQ; qi++) {
-    brute_topk(x, IVF_N, q + qi * IVF_D, IVF_D, IVF_K, ids, bs, bi);
-    sum += recall(id + qi * IVF_K, bi, IVF_K);
+  /* ground truth from exhaustive Flat (shown equal to brute force above) */
+  mx_coarse *flat = build("Flat", IVF_D, IVF_N, x, ids);
+  static const uint32_t kps[] = {IVF_K, 1000};
+  float *s = malloc(IVF_NQ * 1000 * sizeof *s);
+  int64_t *id = malloc(IVF_NQ * 1000 * sizeof *id), *truth = malloc(IVF_NQ * 1000 * sizeof *id);
+  for (int ki = 0; ki < 2; ki++) {
+    uint32_t k = kps[ki];
+    cr_assert_eq(mx_coarse_search(flat, IVF_NQ, q, k, NULL, s, truth, &err), MX_OK);
+    cr_assert_eq(mx_coarse_search(c, IVF_NQ, q, k, NULL, s, id, &err), MX_OK, "%s", err.message);
+    double sum = 0;
+    for (int qi = 0; qi < IVF_NQ; qi++)
+      sum += recall(id + qi * k, truth + qi * k, k);
+    double rec = sum / IVF_NQ;
+    cr_log_info("%s default nprobe %u: recall@%u %.4f", factory, def.nprobe, k, rec);
+    cr_assert_geq(rec, 0.95, "%s nprobe %u: recall@%u %.3f", factory, def.nprobe, k, rec);
+    /* nprobe = nlist is exhaustive */
+    mx_coarse_params all = {.nprobe = 1u << 20};
+    cr_assert_eq(mx_coarse_search(c, IVF_NQ, q, k, &all, s, id, &err), MX_OK, "%s", err.message);
+    for (int qi = 0; qi < IVF_NQ; qi++)
+      cr_assert_geq(recall(id + qi * k, truth + qi * k, k), 0.999);
   }
-  double rec = sum / IVF_NQ;
-  cr_assert_geq(rec, 0.95, "%s nprobe %u: recall@%d %.3f", factory, def.nprobe, IVF_K, rec);
-  /* nprobe = nlist is exhaustive */
-  mx_coarse_params all = {.nprobe = 1u << 20};
-  cr_assert_eq(mx_coarse_search(c, IVF_NQ, q, IVF_K, &all, s, id, &err), MX_OK, "%s",
-               err.message);
-  for (int qi = 0; qi < IVF_NQ; qi++) {
-    brute_topk(x, IVF_N, q + qi * IVF_D, IVF_D, IVF_K, ids, bs, bi);
-    cr_assert_geq(recall(id + qi * IVF_K, bi, IVF_K), 0.999);
-  }
+  mx_coarse_free(flat);
+  free(truth);
   mx_coarse_free(c);
   free(x);
   free(q);
@@ -231,39 +235,65 @@ Test(coarse, ivf_default_recall_on_clustered_data) {
   free(id);
 }
 
-/* Per-call nprobe below, at and above the index's own value gives exactly
- * what FAISS gives with the index's nprobe set to that value. */
-Test(coarse, ivf_per_call_nprobe_matches_faiss_own_setting) {
+/* Per-call nprobe: the candidate lists for p are a subset of those for
+ * p + 1, so every rank's score can only rise with p; p = nlist is exactly
+ * the Flat result; one query per call equals a batch; an explicit nprobe
+ * equal to what the default resolves to equals passing NULL. */
+Test(coarse, ivf_per_call_nprobe_is_consistent) {
   mx_test_rng r = {3};
-  enum { N = 4000, D = 16, NQ = 7, K = 50 };
+  enum { N = 4000, D = 16, NQ = 7, K = 50, NLIST = 64 };
   float *x = clustered(&r, N, D, 40, 1.0f, NULL, NULL);
   float *q = clustered(&r, NQ, D, 40, 1.0f, NULL, NULL);
   uint64_t *ids = seq_ids(N, 0);
   mx_coarse *c = build("IVF64,Flat", D, N, x, ids);
+  mx_coarse *flat = build("Flat", D, N, x, ids);
+  mx_coarse_params def = {.nprobe = 8};
   mx_error err;
-  static const uint32_t probes[] = {1, 3, 8, 9, 17, 64};
-  float s[NQ * K], s2[NQ * K];
-  int64_t id[NQ * K], id2[NQ * K];
-  for (size_t i = 0; i < 6; i++) {
-    mx_coarse_params p = {.nprobe = probes[i]};
-    mx_coarse_params def = {.nprobe = 8};
-    cr_assert_eq(mx_coarse_set_defaults(c, &def, &err), MX_OK);
-    cr_assert_eq(mx_coarse_search(c, NQ, q, K, &p, s, id, &err), MX_OK, "%s", err.message);
-    /* reference: make it the default, so FAISS's stride equals p */
-    cr_assert_eq(mx_coarse_set_defaults(c, &p, &err), MX_OK);
-    cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, s2, id2, &err), MX_OK, "%s", err.message);
-    for (int j = 0; j < NQ * K; j++) {
-      cr_assert_eq(id[j] < 0, id2[j] < 0, "nprobe %u slot %d: %lld vs %lld", probes[i], j,
-                   (long long)id[j], (long long)id2[j]);
-      if (id[j] < 0)
-        continue;
-      cr_assert(fabsf(s[j] - s2[j]) < 1e-5f, "nprobe %u slot %d: %g vs %g", probes[i], j, s[j],
-                s2[j]);
-      if (id[j] != id2[j])
-        cr_assert(fabsf(s[j] - s2[j]) < 1e-6f, "nprobe %u slot %d: id %lld vs %lld", probes[i], j,
-                  (long long)id[j], (long long)id2[j]);
+  cr_assert_eq(mx_coarse_set_defaults(c, &def, &err), MX_OK);
+  static float s[NLIST + 1][NQ * K];
+  static int64_t id[NLIST + 1][NQ * K];
+  float s1[K];
+  int64_t i1[K];
+  for (uint32_t p = 1; p <= NLIST; p++) {
+    mx_coarse_params pp = {.nprobe = p};
+    cr_assert_eq(mx_coarse_search(c, NQ, q, K, &pp, s[p], id[p], &err), MX_OK, "%s", err.message);
+    for (int qi = 0; qi < NQ; qi++) {
+      cr_assert_eq(mx_coarse_search(c, 1, q + qi * D, K, &pp, s1, i1, &err), MX_OK);
+      cr_assert_arr_eq(i1, id[p] + qi * K, sizeof i1, "p=%u query %d: single vs batch", p, qi);
+      for (int j = 0; j < K; j++) {
+        if (j > 0 && id[p][qi * K + j] >= 0)
+          cr_assert_geq(s[p][qi * K + j - 1], s[p][qi * K + j], "sorted");
+        if (p > 1 && id[p - 1][qi * K + j] >= 0)
+          cr_assert_geq(s[p][qi * K + j], s[p - 1][qi * K + j] - 1e-6f,
+                        "p=%u query %d rank %d: score fell %g -> %g", p, qi, j,
+                        s[p - 1][qi * K + j], s[p][qi * K + j]);
+      }
     }
   }
+  /* beyond nlist is clamped, and p = nlist is exhaustive: equal to Flat */
+  float fs[NQ * K], big_s[NQ * K];
+  int64_t fi[NQ * K], big_i[NQ * K];
+  mx_coarse_params big = {.nprobe = 1000};
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, &big, big_s, big_i, &err), MX_OK);
+  cr_assert_arr_eq(big_i, id[NLIST], sizeof big_i);
+  cr_assert_eq(mx_coarse_search(flat, NQ, q, K, NULL, fs, fi, &err), MX_OK);
+  for (int j = 0; j < NQ * K; j++) {
+    cr_assert(fabsf(fs[j] - s[NLIST][j]) < 1e-5f, "slot %d: %g vs %g", j, fs[j], s[NLIST][j]);
+    if (fi[j] != id[NLIST][j])
+      cr_assert(fabsf(fs[j] - s[NLIST][j]) < 1e-6f, "slot %d: id %lld vs %lld (not a tie)", j,
+                (long long)fi[j], (long long)id[NLIST][j]);
+  }
+  /* default: max(8, lists for 20 * K vectors) = ceil(20 * 50 * 64 / 4000) = 16 */
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, big_s, big_i, &err), MX_OK);
+  cr_assert_arr_eq(big_i, id[16], sizeof big_i, "default resolves to nprobe 16");
+  /* small k: the floor of 8 */
+  float s5[NQ * 5];
+  int64_t i5[NQ * 5], e5[NQ * 5];
+  mx_coarse_params p8 = {.nprobe = 8};
+  cr_assert_eq(mx_coarse_search(c, NQ, q, 5, NULL, s5, i5, &err), MX_OK);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, 5, &p8, s5, e5, &err), MX_OK);
+  cr_assert_arr_eq(i5, e5, sizeof i5);
+  mx_coarse_free(flat);
   mx_coarse_free(c);
   free(x);
   free(q);
