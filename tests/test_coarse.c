@@ -541,7 +541,7 @@ Test(coarse, untrained_add_is_a_state_error) {
   mx_coarse *c = NULL;
   mx_error err;
   cr_assert_eq(mx_coarse_create("IVF16,Flat", 8, &c, &err), MX_OK, "%s", err.message);
-  cr_assert_eq(mx_coarse_train_size(c, 100000), 16 * 256);
+  cr_assert_eq(mx_coarse_train_size(c, 100000), 16 * 128);
   cr_assert_eq(mx_coarse_train_size(c, 1000), 1000);
   float x[8 * 4] = {1};
   uint64_t ids[4] = {0, 1, 2, 3};
@@ -550,6 +550,13 @@ Test(coarse, untrained_add_is_a_state_error) {
   /* too few training points */
   cr_assert_eq(mx_coarse_train(c, 4, x, &err), MX_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(err.message, "16 IVF lists") != NULL, "%s", err.message);
+  /* below 39 per list FAISS would print a warning: refused instead */
+  float *few = calloc(16 * 38 * 8, sizeof *few);
+  for (int i = 0; i < 16 * 38 * 8; i++)
+    few[i] = (float)((i * 7919) % 101) / 101.0f;
+  cr_assert_eq(mx_coarse_train(c, 16 * 38, few, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err.message, "39 per list") != NULL, "%s", err.message);
+  free(few);
   mx_coarse_free(c);
   /* Flat needs no training */
   cr_assert_eq(mx_coarse_create("Flat", 8, &c, &err), MX_OK);
