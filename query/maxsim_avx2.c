@@ -42,22 +42,27 @@ ALWAYS_INLINE __m256 load_tail(int dt, const unsigned char *p, uint32_t n) {
 
 static const int32_t tail_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-ALWAYS_INLINE float hsum(__m256 v) {
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_add_ss(x, _mm_movehdup_ps(x));
-  return _mm_cvtss_f32(x);
+
+/* Four 8-lane accumulators -> the four horizontal sums, in one __m128. */
+ALWAYS_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  __m256 r = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
 }
 
-/* out[i][j] = <q_i, c_j> for i < QB, j < DB. q points at query vector 0 of
- * the block (row stride dim floats), d0 at stored vector 0 of the block. */
-ALWAYS_INLINE void block(int dt, int QB, int DB, int U, const float *q, uint32_t dim,
-                         const unsigned char *d0, size_t stride, float out[4][4]) {
+/* For QB <= 4 query vectors (rows of q, stride dim floats) and DB <= 4
+ * stored vectors from d0: best[i] = max(best[i], <q_i, c_j>) over the DB
+ * vectors, lane i of *best (lanes >= QB get 0s and are ignored). U
+ * accumulators per pair unroll the dim loop; PF prefetches the next DB
+ * stored vectors at the same offsets (done on the first query block only:
+ * later ones find the current vectors in L1). */
+ALWAYS_INLINE void block(int dt, int QB, int DB, int U, int PF, const float *q, uint32_t dim,
+                         const unsigned char *d0, size_t stride, __m128 *best) {
   __m256 acc[4][4][8];
   const unsigned char *dp[4];
   const float *qp[4];
   const size_t eb = elem_bytes(dt);
   const size_t skip = dt == DT_I8 ? 4 : 0;
+  const size_t step = 8u * (size_t)U * eb; /* stored bytes per main-loop iteration */
 #pragma GCC unroll 4
   for (int i = 0; i < QB; i++)
     qp[i] = q + (size_t)i * dim;
@@ -65,18 +70,32 @@ ALWAYS_INLINE void block(int dt, int QB, int DB, int U, const float *q, uint32_t
   for (int j = 0; j < DB; j++)
     dp[j] = d0 + (size_t)j * stride + skip;
 #pragma GCC unroll 4
-  for (int i = 0; i < QB; i++)
+  for (int i = 0; i < 4; i++)
 #pragma GCC unroll 4
-    for (int j = 0; j < DB; j++)
+    for (int j = 0; j < 4; j++)
 #pragma GCC unroll 8
-      for (int u = 0; u < U; u++)
+      for (int u = 0; u < 8; u++)
         acc[i][j][u] = _mm256_setzero_ps();
+
+  /* Software prefetch of the next document block at the same offset: the
+   * hardware prefetchers see DB short streams that restart at every page,
+   * and do not keep up. One prefetch per 64-byte step of each stream. */
+  const size_t ahead = (size_t)DB * stride;
 
   uint32_t k = 0;
   for (; k + 8u * (uint32_t)U <= dim; k += 8u * (uint32_t)U) {
+    if (PF) {
+      size_t at = k * eb;
+      if (step >= 64 || (at & 63) < step) {
+#pragma GCC unroll 4
+        for (int j = 0; j < DB; j++)
 #pragma GCC unroll 8
-    for (int u = 0; u < U; u++) {
-      __m256 c[4];
+          for (size_t off = 0; off < step; off += 64)
+            _mm_prefetch((const char *)(dp[j] + ahead + at + off), _MM_HINT_T0);
+      }
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < U; u++) {      __m256 c[4];
 #pragma GCC unroll 4
       for (int j = 0; j < DB; j++)
         c[j] = load8(dt, dp[j] + (k + 8u * (uint32_t)u) * eb);
@@ -120,104 +139,106 @@ ALWAYS_INLINE void block(int dt, int QB, int DB, int U, const float *q, uint32_t
     }
   }
 
+  /* Fold the U accumulators, then four rows at a time into one __m128 per
+   * stored vector, scale (int8), and take the max into *best. */
+  __m128 m = *best;
 #pragma GCC unroll 4
-  for (int i = 0; i < QB; i++)
+  for (int j = 0; j < DB; j++) {
 #pragma GCC unroll 4
-    for (int j = 0; j < DB; j++) {
-      __m256 s = acc[i][j][0];
-      if (U >= 8) {
-        acc[i][j][0] = _mm256_add_ps(acc[i][j][0], acc[i][j][4]);
-        acc[i][j][1] = _mm256_add_ps(acc[i][j][1], acc[i][j][5]);
-        acc[i][j][2] = _mm256_add_ps(acc[i][j][2], acc[i][j][6]);
-        acc[i][j][3] = _mm256_add_ps(acc[i][j][3], acc[i][j][7]);
-      }
-      if (U >= 4) {
-        acc[i][j][0] = _mm256_add_ps(acc[i][j][0], acc[i][j][2]);
-        acc[i][j][1] = _mm256_add_ps(acc[i][j][1], acc[i][j][3]);
-      }
+    for (int i = 0; i < QB; i++) {
+      if (U >= 8)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+          acc[i][j][u] = _mm256_add_ps(acc[i][j][u], acc[i][j][u + 4]);
+      if (U >= 4)
+#pragma GCC unroll 2
+        for (int u = 0; u < 2; u++)
+          acc[i][j][u] = _mm256_add_ps(acc[i][j][u], acc[i][j][u + 2]);
       if (U >= 2)
         acc[i][j][0] = _mm256_add_ps(acc[i][j][0], acc[i][j][1]);
-      s = acc[i][j][0];
-      out[i][j] = hsum(s);
     }
-  if (dt == DT_I8) {
-#pragma GCC unroll 4
-    for (int j = 0; j < DB; j++) {
-      float scale = mx_maxsim_load_scale(d0 + (size_t)j * stride);
-#pragma GCC unroll 4
-      for (int i = 0; i < QB; i++)
-        out[i][j] *= scale;
-    }
+    __m128 v = hsum4(acc[0][j][0], acc[1][j][0], acc[2][j][0], acc[3][j][0]);
+    if (dt == DT_I8)
+      v = _mm_mul_ps(v, _mm_set1_ps(mx_maxsim_load_scale(d0 + (size_t)j * stride)));
+    m = _mm_max_ps(v, m); /* a NaN dot does not replace the running max */
   }
+  *best = m;
 }
 
 typedef void (*block_fn)(const float *q, uint32_t dim, const unsigned char *d0, size_t stride,
-                         float out[4][4]);
+                         __m128 *best);
 
 /* Accumulators per (i, j) pair so that a block has about 8 chains. */
 #define UNROLL(qb, db) ((qb) * (db) == 1 ? 8 : (qb) * (db) == 2 ? 4 : (qb) * (db) <= 4 ? 2 : 1)
 
 #define BLOCK_FN(name, dt, qb, db)                                                            \
   static void blk_##name##_##qb##_##db(const float *q, uint32_t dim, const unsigned char *d0, \
-                                        size_t stride, float out[4][4]) {                    \
-    block(dt, qb, db, UNROLL(qb, db), q, dim, d0, stride, out);                              \
+                                        size_t stride, __m128 *best) {                       \
+    block(dt, qb, db, UNROLL(qb, db), 0, q, dim, d0, stride, best);                          \
+  }                                                                                           \
+  static void blkpf_##name##_##qb##_##db(const float *q, uint32_t dim,                       \
+                                          const unsigned char *d0, size_t stride,            \
+                                          __m128 *best) {                                    \
+    block(dt, qb, db, UNROLL(qb, db), 1, q, dim, d0, stride, best);                          \
   }
 
-/* Query blocks of 4 and 3 take document blocks of up to 3; blocks of 2 and 1
- * take up to 4 (register budget: QB*DB*U accumulators + DB chunks + 1). */
+#define BLOCK_ROW(name, dt, qb)                                                               \
+  BLOCK_FN(name, dt, qb, 1) BLOCK_FN(name, dt, qb, 2) BLOCK_FN(name, dt, qb, 3)               \
+      BLOCK_FN(name, dt, qb, 4)
+#define ROW(pre, name, qb)                                                                    \
+  { 0, pre##_##name##_##qb##_1, pre##_##name##_##qb##_2, pre##_##name##_##qb##_3,            \
+    pre##_##name##_##qb##_4 }
+#define TABLE(pre, name)                                                                      \
+  {{0}, ROW(pre, name, 1), ROW(pre, name, 2), ROW(pre, name, 3), ROW(pre, name, 4)}
+
+/* [prefetch][qb][db]. Every (qb, db) exists, but run() uses db <= 3 when
+ * qb >= 3: 4x4x1 accumulators + 4 chunks + 1 query would need 21 registers. */
 #define BLOCK_SET(name, dt)                                                                   \
-  BLOCK_FN(name, dt, 4, 3)                                                                    \
-  BLOCK_FN(name, dt, 4, 2)                                                                    \
-  BLOCK_FN(name, dt, 4, 1)                                                                    \
-  BLOCK_FN(name, dt, 3, 3)                                                                    \
-  BLOCK_FN(name, dt, 3, 2)                                                                    \
-  BLOCK_FN(name, dt, 3, 1)                                                                    \
-  BLOCK_FN(name, dt, 2, 4)                                                                    \
-  BLOCK_FN(name, dt, 2, 3)                                                                    \
-  BLOCK_FN(name, dt, 2, 2)                                                                    \
-  BLOCK_FN(name, dt, 2, 1)                                                                    \
-  BLOCK_FN(name, dt, 1, 4)                                                                    \
-  BLOCK_FN(name, dt, 1, 3)                                                                    \
-  BLOCK_FN(name, dt, 1, 2)                                                                    \
-  BLOCK_FN(name, dt, 1, 1)                                                                    \
-  static const block_fn blocks_##name[5][5] = {                                               \
-      {0},                                                                                    \
-      {0, blk_##name##_1_1, blk_##name##_1_2, blk_##name##_1_3, blk_##name##_1_4},            \
-      {0, blk_##name##_2_1, blk_##name##_2_2, blk_##name##_2_3, blk_##name##_2_4},            \
-      {0, blk_##name##_3_1, blk_##name##_3_2, blk_##name##_3_3, 0},                           \
-      {0, blk_##name##_4_1, blk_##name##_4_2, blk_##name##_4_3, 0},                           \
-  };
+  BLOCK_ROW(name, dt, 1) BLOCK_ROW(name, dt, 2) BLOCK_ROW(name, dt, 3) BLOCK_ROW(name, dt, 4) \
+  static const block_fn blocks_##name[2][5][5] = {TABLE(blk, name), TABLE(blkpf, name)};
 
 BLOCK_SET(f32, DT_F32)
 BLOCK_SET(f16, DT_F16)
 BLOCK_SET(bf16, DT_BF16)
 BLOCK_SET(int8, DT_I8)
 
-static float run(const block_fn blocks[5][5], size_t stride, const float *q, uint32_t r_q,
+/* Query vectors per pass over the document: their running maxima live in
+ * an array on the stack. */
+#define GROUP 64
+
+static float run(const block_fn blocks[2][5][5], size_t stride, const float *q, uint32_t r_q,
                  const void *doc, uint32_t r_c, uint32_t dim) {
   if (r_q == 0 || r_c == 0)
     return 0.0f;
   const unsigned char *base = doc;
   float total = 0.0f;
-  for (uint32_t i0 = 0; i0 < r_q; i0 += 4) {
-    uint32_t qb = r_q - i0 < 4 ? r_q - i0 : 4;
-    uint32_t max_db = qb >= 3 ? 3 : 4;
-    float best[4] = {0};
+  for (uint32_t g0 = 0; g0 < r_q; g0 += GROUP) {
+    uint32_t gq = r_q - g0 < GROUP ? r_q - g0 : GROUP;
+    uint32_t nib = (gq + 3) / 4;
+    __m128 best[GROUP / 4];
+    for (uint32_t b = 0; b < nib; b++)
+      best[b] = _mm_set1_ps(-INFINITY);
+    /* Document blocks outside, query blocks inside: each stored block is
+     * read from memory once and then from L1 for the other query blocks. */
+    uint32_t max_db = gq >= 3 ? 3 : 4;
     for (uint32_t j0 = 0; j0 < r_c; j0 += max_db) {
       uint32_t db = r_c - j0 < max_db ? r_c - j0 : max_db;
-      float out[4][4];
-      blocks[qb][db](q + (size_t)i0 * dim, dim, base + (size_t)j0 * stride, stride, out);
-      for (uint32_t i = 0; i < qb; i++)
-        for (uint32_t j = 0; j < db; j++)
-          if ((j0 == 0 && j == 0) || out[i][j] > best[i])
-            best[i] = out[i][j];
+      const unsigned char *d0 = base + (size_t)j0 * stride;
+      for (uint32_t b = 0; b < nib; b++) {
+        uint32_t i0 = 4 * b, qb = gq - i0 < 4 ? gq - i0 : 4;
+        blocks[b == 0][qb][db](q + (size_t)(g0 + i0) * dim, dim, d0, stride, &best[b]);
+      }
     }
-    for (uint32_t i = 0; i < qb; i++)
-      total += best[i];
+    for (uint32_t b = 0; b < nib; b++) {
+      float lanes[4];
+      _mm_storeu_ps(lanes, best[b]);
+      uint32_t qb = gq - 4 * b < 4 ? gq - 4 * b : 4;
+      for (uint32_t i = 0; i < qb; i++)
+        total += lanes[i];
+    }
   }
   return total;
 }
-
 #define ENTRY(name, dtype)                                                                    \
   float mx_maxsim_##name##_avx2(const float *q, uint32_t r_q, const void *doc, uint32_t r_c, \
                                 uint32_t dim) {                                              \
