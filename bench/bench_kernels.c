@@ -12,7 +12,10 @@
  * Each figure is the median of --reps timed runs of about --ms ms; after
  * every run the FMA peak and the read bandwidth are measured again and the
  * row's fractions are medians of the per-run ratios (the machine is shared:
- * ceilings drift). fma_peak_gflops and read_gbps are those medians. */
+ * ceilings drift). fma_peak_gflops and read_gbps are those medians.
+ * stream_bound says which ceiling binds the streaming case by the roofline
+ * (2*r_q*r_c*d flops against the document's bytes): "fma" or "memory", and
+ * stream_frac_bound is the fraction of that ceiling reached. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,14 +231,21 @@ int main(int argc, char **argv) {
                                ms, buf, buf_bytes);
           figure st = measure(fn, qp, r_q, r_c, d, doc_bytes, docs, buf_docs, 1, &cursor, reps,
                               ms, buf, buf_bytes);
+          /* Roofline: streaming is bounded by the FMA peak when a document
+           * needs more time to compute than to read at the read bandwidth. */
+          double flops = 2.0 * r_q * r_c * d;
+          int compute_bound = flops / st.peak_gflops > (double)doc_bytes / st.read_gbps;
           printf("{\"bench\":\"kernels\",\"dtype\":\"%s\",\"r_q\":%u,\"r_c\":%u,\"d\":%u,"
                  "\"path\":\"%s\",\"doc_bytes\":%zu,"
                  "\"hot_gflops\":%.2f,\"hot_gbps\":%.2f,\"hot_frac_fma_peak\":%.3f,"
                  "\"stream_gflops\":%.2f,\"stream_gbps\":%.2f,\"stream_frac_fma_peak\":%.3f,"
-                 "\"stream_frac_read_bw\":%.3f,\"fma_peak_gflops\":%.1f,\"read_gbps\":%.2f}\n",
+                 "\"stream_frac_read_bw\":%.3f,\"stream_bound\":\"%s\","
+                 "\"stream_frac_bound\":%.3f,\"fma_peak_gflops\":%.1f,\"read_gbps\":%.2f}\n",
                  mx_dtype_name(dtype), r_q, r_c, d, mx_simd_level_name(levels[l]), doc_bytes,
                  hot.gflops, hot.gbps, hot.frac_peak, st.gflops, st.gbps, st.frac_peak,
-                 st.frac_bw, (hot.peak_gflops + st.peak_gflops) / 2, st.read_gbps);
+                 st.frac_bw, compute_bound ? "fma" : "memory",
+                 compute_bound ? st.frac_peak : st.frac_bw, (hot.peak_gflops + st.peak_gflops) / 2,
+                 st.read_gbps);
           fflush(stdout);
         }
       }

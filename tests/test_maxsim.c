@@ -331,3 +331,25 @@ Test(maxsim, empty_inputs_and_dispatch) {
   cr_assert_eq(mx_maxsim_stride(MX_DTYPE_BF16, 10), 20u);
   cr_assert_eq(mx_maxsim_stride(MX_DTYPE_INT8, 10), 14u);
 }
+
+Test(maxsim, env_forces_scalar) {
+  /* Each Criterion test runs in its own process, and nothing here has asked
+   * for the level yet, so the override takes effect. */
+  setenv("MX_SIMD", "scalar", 1);
+  cr_assert_eq(mx_simd_level_get(), MX_SIMD_SCALAR);
+  for (size_t t = 0; t < sizeof all_dtypes / sizeof all_dtypes[0]; t++)
+    cr_assert(mx_maxsim_best(all_dtypes[t]) == mx_maxsim_kernel(all_dtypes[t], MX_SIMD_SCALAR));
+}
+
+Test(maxsim, many_query_vectors) {
+  /* More query vectors than one pass of the AVX2 driver keeps (64). */
+  for (int level = 0; level <= 1; level++) {
+    if (level == MX_SIMD_AVX2 && (!avx2_supported() || !mx_maxsim_kernel(MX_DTYPE_F32, MX_SIMD_AVX2)))
+      continue;
+    mx_test_rng rng = {99};
+    for (size_t t = 0; t < sizeof all_dtypes / sizeof all_dtypes[0]; t++) {
+      check_path((mx_simd_level)level, all_dtypes[t], &rng, 130, 5, 33, 1);
+      check_path((mx_simd_level)level, all_dtypes[t], &rng, 65, 9, 8, 0);
+    }
+  }
+}
