@@ -322,7 +322,7 @@ static void verify_scan(const cfg *c, const char *dir, int cold_cache) {
     evict(data);
   }
   mx_store *s = open_ro(dir, 1);
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   mx_error err;
   uint64_t t0 = mx_now_ns();
   if (mx_store_verify(s, c->dim, c->vectors, MX_DTYPE_F16, NULL, NULL, &rep, &err))

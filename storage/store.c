@@ -1027,7 +1027,7 @@ mx_status mx_store_count(mx_store *s, uint64_t *out, mx_error *err) {
 typedef struct verify_state {
   mx_verify_fn fn;
   void *ctx;
-  mx_verify_report *rep;
+  mx_store_verify_report *rep;
   int stop;
 } verify_state;
 
@@ -1191,9 +1191,9 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
 }
 
 mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_vectors,
-                          int expected_dtype, mx_verify_fn fn, void *ctx, mx_verify_report *report,
+                          int expected_dtype, mx_verify_fn fn, void *ctx, mx_store_verify_report *report,
                           mx_error *err) {
-  mx_verify_report local;
+  mx_store_verify_report local;
   if (!report)
     report = &local;
   memset(report, 0, sizeof *report);

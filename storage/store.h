@@ -117,12 +117,12 @@ mx_status mx_store_get_meta(mx_store_txn *t, const char *name, const void **valu
 typedef int (*mx_verify_fn)(void *ctx, uint64_t internal_id, mx_status status,
                             const char *message);
 
-typedef struct mx_verify_report {
+typedef struct mx_store_verify_report {
   uint64_t records;      /* records scanned */
   uint64_t bad_records;  /* records with any problem */
   uint64_t bad_keys;     /* id-map entries missing or inconsistent */
   uint64_t bytes;        /* bytes hashed */
-} mx_verify_report;
+} mx_store_verify_report;
 
 /* Checks every segment of every record (and that ids are 0..n-1 with the
  * expected dim / vector count / dtype when those are non-zero / >= 0), and
@@ -131,7 +131,7 @@ typedef struct mx_verify_report {
  * findings). */
 mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_vectors,
                           int expected_dtype, mx_verify_fn fn, void *ctx,
-                          mx_verify_report *report, mx_error *err);
+                          mx_store_verify_report *report, mx_error *err);
 
 /* Path of the data file (for benchmarks that evict its pages). */
 const char *mx_store_data_path(const mx_store *s);

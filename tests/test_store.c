@@ -184,7 +184,7 @@ Test(store, round_trip_records_keys_meta) {
   mx_store_txn_end(t);
 
   problems p = {0};
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK, "%s",
                err.message);
   cr_assert_eq(p.n, 0, "%s", p.first_message);
@@ -467,7 +467,7 @@ Test(store, verify_finds_a_flipped_byte_and_names_the_id) {
 
   mx_store *s = open_store(dir, 0, 1);
   problems p = {0};
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   mx_error err;
   cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK, "%s",
                err.message);
@@ -512,7 +512,7 @@ Test(store, verify_reports_an_incomplete_key_map) {
   cr_assert_eq(mx_store_finish(s, &err), MX_OK, "%s", err.message);
   /* Verification works on a finished writer too. */
   problems p = {0};
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   cr_assert_eq(mx_store_verify(s, 0, 0, -1, on_problem, &p, &rep, &err), MX_OK, "%s", err.message);
   cr_assert_eq(rep.records, 6);
   cr_assert_eq(rep.bad_records, 0);
@@ -535,7 +535,7 @@ Test(store, verify_reports_a_gap_in_ids) {
   mx_store_close(s);
   s = open_store(dir, 0, 1);
   problems p = {0};
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK);
   cr_assert_eq(p.n, 1);
   cr_assert_eq(p.first_id, 3);
@@ -761,7 +761,7 @@ Test(store, small_records_and_random_keys_grow_the_map) {
     cr_assert_eq(id, i);
   }
   mx_store_txn_end(t);
-  mx_verify_report rep;
+  mx_store_verify_report rep;
   cr_assert_eq(mx_store_verify(r, 0, 0, -1, NULL, NULL, &rep, &err), MX_OK);
   cr_assert_eq(rep.records, n);
   cr_assert_eq(rep.bad_keys, 0); /* raw values are not records: only keys are checked here */
