@@ -905,6 +905,16 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
   size_t len;
   MX_TRY(mx_store_get(t, internal_id, &rec, &len, err));
   mx_status st = mx_record_view_prefix(rec, len, 0, prefix, verified_from, t->s->verify, out, err);
+  /* Every record in a store was written by the codec: one that does not
+   * parse (bad header, a length that does not add up, an unknown version)
+   * is as corrupt as one whose checksum fails, and callers that skip
+   * corrupt records must be able to skip it too. */
+  if (st == MX_ERR_FORMAT || st == MX_ERR_VERSION) {
+    if (err)
+      err->status = MX_ERR_CORRUPT; /* keep the codec's message, change its status */
+    return mx_fail_context(err, MX_ERR_CORRUPT, "%s: record id %" PRIu64 " is corrupt", t->s->dir,
+                           internal_id);
+  }
   if (st)
     return mx_fail_context(err, st, "%s: record id %" PRIu64, t->s->dir, internal_id);
   return MX_OK;
@@ -1098,6 +1108,23 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
               s->dir, id, next ? next - 1 : 0, next);
     }
     next = id + 1;
+    /* Searches find records by key (a B-tree descent), not by this scan
+     * along the leaves: a damaged branch key can hide a record from
+     * lookups while the scan still sees it. */
+    MDB_val lk = {8, k.mv_data}, ld;
+    int lrc = mdb_get(t->txn, s->dbi[DB_GROUPS], &lk, &ld);
+    if (lrc != 0 || ld.mv_data != d.mv_data || ld.mv_size != d.mv_size) {
+      bad = 1;
+      vreport(v, id, MX_ERR_CORRUPT,
+              "%s: record id %" PRIu64 " is not found by a lookup of its key (%s): the B-tree "
+              "is damaged",
+              s->dir, id, lrc ? mdb_strerror(lrc) : "another value is found");
+      if (lrc != 0 && lrc != MDB_NOTFOUND) {
+        v->rep->bad_records++;
+        v->stop = 1; /* the transaction is unusable now */
+        break;
+      }
+    }
     mx_error e;
     mx_error_clear(&e);
     mx_record_view view;

@@ -20,9 +20,7 @@ static const mx_dtype all_dtypes[] = {MX_DTYPE_F32, MX_DTYPE_F16, MX_DTYPE_BF16,
 
 static int avx2_supported(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return mx_cpu_has_avx2();
 #else
   return 0;
 #endif

@@ -499,6 +499,46 @@ Test(store, verify_finds_a_flipped_byte_and_names_the_id) {
   remove_store(dir);
 }
 
+/* A record whose header no longer parses (here: its reserved field) is
+ * corrupt like one whose checksum fails: MX_ERR_CORRUPT from a read, so
+ * that searches can skip it, with the codec's reason in the message. */
+Test(store, a_record_header_that_does_not_parse_reads_as_corrupt) {
+  char *dir = store_dir("store_hdr_flip");
+  records r = make_records(10, 9);
+  write_store(dir, &r, 0);
+  char *path = malloc(strlen(dir) + 16);
+  sprintf(path, "%s/data.mdb", dir);
+  long at = find_unique(path, r.bytes + r.off[3], 64); /* header + hashes: unique */
+  cr_assert_geq(at, 0, "record 3 not found in data.mdb");
+  int fd = open(path, O_RDWR);
+  cr_assert_geq(fd, 0);
+  unsigned char b = 0x01;
+  cr_assert_eq(pwrite(fd, &b, 1, at + 14), 1); /* reserved u16 at offset 14 */
+  close(fd);
+
+  mx_store *s = open_store(dir, 0, 1);
+  mx_store_txn *t;
+  mx_error err;
+  cr_assert_eq(mx_store_txn_begin(s, &t, &err), MX_OK);
+  mx_record_view v;
+  cr_assert_eq(mx_store_read_prefix(t, 3, 1, 0, &v, &err), MX_ERR_CORRUPT);
+  cr_assert_eq(err.status, MX_ERR_CORRUPT);
+  cr_assert(strstr(err.message, "record id 3 is corrupt"), "%s", err.message);
+  cr_assert(strstr(err.message, "reserved"), "%s", err.message);
+  cr_assert_eq(mx_store_read_prefix(t, 3, 1, 0, &v, NULL), MX_ERR_CORRUPT);
+  cr_assert_eq(mx_store_read_prefix(t, 4, 1, 0, &v, &err), MX_OK, "%s", err.message);
+  mx_store_txn_end(t);
+  problems p = {0};
+  mx_store_verify_report rep;
+  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK);
+  cr_assert_eq(p.n, 1, "%d problems, first: %s", p.n, p.first_message);
+  cr_assert_eq(p.first_id, 3);
+  mx_store_close(s);
+  free(path);
+  free_records(&r);
+  remove_store(dir);
+}
+
 Test(store, verify_reports_an_incomplete_key_map) {
   char *dir = store_dir("store_keys");
   records r = make_records(6, 6);
