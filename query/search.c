@@ -272,6 +272,36 @@ static uint64_t external_id(const mx_index *ix, mx_store_txn *txn, uint64_t doc)
   return mx_get_be64(key);
 }
 
+/* Reads a candidate's first r_c vectors. The candidate came from the coarse
+ * index and r_c was checked against the manifest, so any failure to read
+ * it is damage to the index and reported as MX_ERR_CORRUPT (naming the
+ * document): a missing record (a damaged B-tree key), a record with fewer
+ * vectors, another dtype or dim than the manifest says (header fields are
+ * not covered by the segment checksums), or a read transaction that LMDB
+ * refuses after an earlier lookup in it hit a damaged page (MX_ERR_STATE;
+ * *unusable is set: no later candidate can be read, so skip_corrupt cannot
+ * go on). */
+static mx_status read_candidate(const mx_index *ix, mx_store_txn *txn, uint64_t doc, uint32_t r_c,
+                                uint32_t verified, mx_record_view *v, int *unusable,
+                                mx_error *err) {
+  mx_status rs = mx_store_read_prefix(txn, doc, r_c, verified, v, err);
+  *unusable = rs == MX_ERR_STATE || rs == MX_ERR_STORAGE;
+  if (rs == MX_OK && (v->dtype != ix->manifest.dtype || v->dim != ix->manifest.dim))
+    return mx_fail(err, MX_ERR_CORRUPT,
+                   "document %llu: record has dtype %s and dim %u, the manifest says %s and %u",
+                   (unsigned long long)doc, mx_dtype_name(v->dtype) ? mx_dtype_name(v->dtype) : "?",
+                   v->dim, mx_dtype_name(ix->manifest.dtype), ix->manifest.dim);
+  if (rs == MX_ERR_NOT_FOUND || rs == MX_ERR_INVALID_ARGUMENT || rs == MX_ERR_STATE ||
+      rs == MX_ERR_STORAGE) {
+    if (err)
+      err->status = MX_ERR_CORRUPT; /* keep the store's message, change its status */
+    return mx_fail_context(err, MX_ERR_CORRUPT,
+                           "document %llu from the coarse index cannot be read (%s)",
+                           (unsigned long long)doc, mx_status_name(rs));
+  }
+  return rs;
+}
+
 /* Scores docs[0..n) at one stage's budget, keeping the best st->keep in
  * s->kept; returns how many were kept in *n_kept. */
 static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, const mx_stage *st,
@@ -281,8 +311,10 @@ static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, cons
   mx_topk_init(&top, s->kept, st->keep < n ? st->keep : n);
   for (size_t i = 0; i < n; i++) {
     mx_record_view v;
-    mx_status rs = mx_store_read_prefix(txn, s->docs[i], st->r_c, s->verified[i], &v, err);
-    if (rs == MX_ERR_CORRUPT && o->skip_corrupt) {
+    int unusable = 0;
+    mx_status rs =
+        read_candidate(ix, txn, s->docs[i], st->r_c, s->verified[i], &v, &unusable, err);
+    if (rs == MX_ERR_CORRUPT && o->skip_corrupt && !unusable) {
       stats->corrupt_skipped++;
       continue;
     }
