@@ -12,7 +12,15 @@
  *            --train POINTS (training sample instead of mx_coarse_train_size)
  *
  * Data: N leading vectors around sqrt(N) random unit centres, noise of the
- * same norm as the centre, L2-normalised; queries drawn the same way. */
+ * same norm as the centre, L2-normalised; queries drawn the same way.
+ *
+ * Bounds: "exact" lines report scan_gbps = N * d * 4 bytes / p50. Debian's
+ * FAISS 1.7.3 is built for baseline x86-64, so fvec_inner_product is a
+ * scalar mulss/addss loop: the exact scan is compute-bound near 8-12 GB/s
+ * whether or not the data is in cache, below the DRAM bound (10-25 GB/s
+ * here). IVF lines are dominated by the lists scanned (nprobe * N / nlist
+ * vectors), at the same per-vector rate. "omp2" columns repeat the run
+ * with FAISS's OpenMP allowed 2 threads (mx_coarse_set_search_threads). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
