@@ -6,7 +6,7 @@
  *   bench_coarse                   N = 20k, 100k at d = 128; N = 20k at d = 2048
  *   bench_coarse --large           adds N = 1M at d = 128 and N = 100k at d = 2048
  *   bench_coarse --n 50000 --d 256 one configuration
- *   options: --nq Q (queries, default 200; 100 at d >= 1024)
+ *   options: --nq Q (queries, default 200; 100 at d >= 1024, 50 in the default d = 2048 run)
  *            --sweep (nprobe sweep around the default)
  *            --alt FACTORY (also measure this factory, e.g. IVF512,Flat)
  *            --train POINTS (training sample instead of mx_coarse_train_size)
@@ -289,7 +289,7 @@ int main(int argc, char **argv) {
   }
   run_config(20000, 128, nq ? nq : 200, sweep, alt);
   run_config(100000, 128, nq ? nq : 200, sweep, alt);
-  run_config(20000, 2048, nq ? nq : 100, sweep, alt);
+  run_config(20000, 2048, nq ? nq : 50, sweep, alt);
   if (large) {
     run_config(1000000, 128, nq ? nq : 200, sweep, alt);
     run_config(100000, 2048, nq ? nq : 100, sweep, alt);
