@@ -27,7 +27,7 @@
 /* Leading vectors read back from the store per mx_coarse_add call. */
 #define ADD_BATCH 4096
 /* Memory the training reservoir may take, whatever d is. */
-#define SAMPLE_BYTES_MAX ((uint64_t)256 << 20)
+#define SAMPLE_BYTES_MAX ((uint64_t)512 << 20)
 #define SAMPLE_VECTORS_MAX 262144u
 /* How far from 1 a vector's norm may be before it is rejected. */
 #define NORM_TOLERANCE 1e-2
@@ -511,8 +511,12 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   b->store = NULL;
 
   mx_coarse_params defaults = {0};
+  /* The default rule sizes IVF lists from N; when the sample holds fewer
+   * vectors than N, size them from the sample, so every list trains on
+   * enough points. */
   if (!b->factory[0])
-    mx_coarse_default_factory(b->n_docs, b->dim, b->factory, sizeof b->factory, &defaults);
+    mx_coarse_default_factory(b->n_docs < b->sample_n ? b->n_docs : b->sample_n, b->dim,
+                              b->factory, sizeof b->factory, &defaults);
   if (b->opts.coarse_nprobe)
     defaults.nprobe = b->opts.coarse_nprobe;
   char path[PATH_MAX];
