@@ -424,9 +424,9 @@ Test(cli, bad_inputs_fail_clearly_and_create_nothing) {
   r = RUN(tmp, "build", "--out", idx, unnorm);
   EXPECT_FAIL(r, 1, idx, "unnorm.npy", "row 7", "norm", "--normalize");
   r = RUN(tmp, "build", "--out", idx, fortran);
-  EXPECT_FAIL(r, 1, idx, "fortran.npy");
+  EXPECT_FAIL(r, 1, idx, "fortran.npy", "Fortran");
   r = RUN(tmp, "build", "--out", idx, f64);
-  EXPECT_FAIL(r, 1, idx, "f64.npy");
+  EXPECT_FAIL(r, 1, idx, "f64.npy", "<f8");
   r = RUN(tmp, "build", "--out", idx, rank2);
   EXPECT_FAIL(r, 1, idx, "rank2.npy", "[N, R, d]");
   r = RUN(tmp, "build", "--out", idx, path_in(tmp, "missing.npy"));
