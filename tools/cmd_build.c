@@ -73,6 +73,13 @@ static void progress_fn(void *ctx, const char *phase, uint64_t done, uint64_t to
   p->printed = 1;
 }
 
+/* From the builder: its "load" reports are dropped, as the add loop reports
+ * load progress with the known total. */
+static void builder_progress(void *ctx, const char *phase, uint64_t done, uint64_t total) {
+  if (strcmp(phase, "load") != 0)
+    progress_fn(ctx, phase, done, total);
+}
+
 static void progress_end(progress *p) {
   if (p->tty && p->printed)
     fputc('\n', stderr);
@@ -130,9 +137,11 @@ static int open_input(input *in, const input *first) {
 
 /* Checks every vector: finite, not all zero and (unless normalising) of
  * unit norm, as the builder would, but before anything is written. */
-static int check_values(const input *in, int normalize) {
+static int check_values(const input *in, int normalize, progress *prog, uint64_t total) {
   uint64_t R = in->f.h.shape[1], d = in->f.h.shape[2];
   for (uint64_t row = 0; row < in->n; row++) {
+    if (row % 1024 == 0 || row + 1 == in->n)
+      progress_fn(prog, "check", in->first + row + 1, total);
     for (uint64_t v = 0; v < R; v++) {
       size_t base = (size_t)((row * R + v) * d);
       double norm2 = 0;
@@ -331,7 +340,7 @@ int cmd_build(int argc, char **argv) {
                            keep, R, in[0].path);
   }
   for (uint32_t i = 0; i < n_in && !rc; i++)
-    rc = check_values(&in[i], normalize);
+    rc = check_values(&in[i], normalize, &prog, total);
   if (!rc && ids_path)
     rc = load_ids(&ids, total);
 
@@ -347,7 +356,7 @@ int cmd_build(int argc, char **argv) {
     bo.seed = seed;
     bo.overwrite = overwrite;
     bo.normalize = normalize;
-    bo.progress = progress_fn;
+    bo.progress = builder_progress;
     bo.progress_ctx = &prog;
     if (mx_builder_open(out, dim, R, &bo, &b, &err) != MX_OK)
       rc = cli_fail_err("build", &err);
