@@ -1,6 +1,9 @@
 /* convert.h: element conversions between input and stored dtypes. Each has
  * a scalar reference and an AVX2/F16C version chosen by mx_simd_level_get();
- * the _scalar and _avx2 entry points exist so tests can compare them. */
+ * mx_convert_vectors_at picks one explicitly (and falls back to scalar when
+ * the CPU lacks AVX2), so tests can compare them; the per-ISA entry points
+ * and the shared int8 rule are in convert_internal.h. Unknown dtypes or
+ * NULL pointers make these no-ops: callers validate (mx_record_encode does). */
 #ifndef MX_STORAGE_CONVERT_H
 #define MX_STORAGE_CONVERT_H
 

@@ -36,12 +36,18 @@ typedef struct mx_manifest {
   char library_version[32];
 } mx_manifest;
 
+/* Zeroes m, then sets the current format version, dtype f16, metric "ip",
+ * id kind row and this library's version; the builder fills the rest. */
+void mx_manifest_init(mx_manifest *m);
+
 /* Parses manifest JSON. MX_ERR_VERSION for a newer major version,
  * MX_ERR_FORMAT naming a missing field, a wrong type or a bad value. */
 mx_status mx_manifest_parse(const char *json, size_t len, mx_manifest *out, mx_error *err);
 /* Reads <dir>/manifest.json (MX_ERR_NOT_FOUND if absent). */
 mx_status mx_manifest_read(const char *dir, mx_manifest *out, mx_error *err);
-/* Serialises to a malloc'd JSON string. */
+/* Serialises to a malloc'd JSON string (free()). MX_ERR_INVALID_ARGUMENT,
+ * naming the field, for a manifest that mx_manifest_parse would refuse
+ * (every integer field must be at most 2^53 - 1; strings NUL-terminated). */
 mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err);
 /* Writes <dir>/manifest.json atomically (temp, fsync, rename, fsync dir). */
 mx_status mx_manifest_write(const char *dir, const mx_manifest *m, mx_error *err);

@@ -25,6 +25,31 @@
 #define MX_MAX_VECTORS 65535u
 #define MX_MAX_DIM 65536u
 
+/* The fixed first 16 bytes of every record, as a description of the layout
+ * (offsets and sizes are checked by _Static_assert). The codec reads and
+ * writes these fields byte by byte, little-endian, at these offsets; never
+ * cast record memory to this struct (records may be unaligned). */
+typedef struct __attribute__((packed)) mx_record_fixed_header {
+  uint32_t magic;      /* MX_RECORD_MAGIC */
+  uint8_t version;     /* MX_RECORD_VERSION */
+  uint8_t dtype;       /* mx_dtype */
+  uint16_t n_vectors;  /* 1 .. MX_MAX_VECTORS */
+  uint32_t dim;        /* 1 .. MX_MAX_DIM */
+  uint16_t n_segments; /* 1 .. MX_MAX_SEGMENTS */
+  uint16_t reserved;   /* 0 */
+} mx_record_fixed_header;
+
+#define MX_RECORD_FIXED_HEADER_BYTES 16
+_Static_assert(sizeof(mx_record_fixed_header) == MX_RECORD_FIXED_HEADER_BYTES,
+               "fixed record header is 16 bytes");
+_Static_assert(offsetof(mx_record_fixed_header, magic) == 0, "magic at 0");
+_Static_assert(offsetof(mx_record_fixed_header, version) == 4, "version at 4");
+_Static_assert(offsetof(mx_record_fixed_header, dtype) == 5, "dtype at 5");
+_Static_assert(offsetof(mx_record_fixed_header, n_vectors) == 6, "n_vectors at 6");
+_Static_assert(offsetof(mx_record_fixed_header, dim) == 8, "dim at 8");
+_Static_assert(offsetof(mx_record_fixed_header, n_segments) == 12, "n_segments at 12");
+_Static_assert(offsetof(mx_record_fixed_header, reserved) == 14, "reserved at 14");
+
 /* Segment boundaries: end[i] vectors, strictly increasing, end[n-1] == the
  * record's vector count. */
 typedef struct mx_segments {
@@ -37,9 +62,11 @@ typedef struct mx_segments {
 mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
                                    uint32_t n_vectors, mx_segments *out, mx_error *err);
 
-/* Bytes of one stored vector. */
+/* Bytes of one stored vector (0 for an unknown dtype). */
 size_t mx_vector_bytes(mx_dtype dtype, uint32_t dim);
+/* 16 + 10 * n_segments, rounded up to a multiple of 16. */
 size_t mx_record_header_bytes(uint32_t n_segments);
+/* Header plus n_vectors vectors (0 for an unknown dtype). */
 size_t mx_record_bytes(mx_dtype dtype, uint32_t dim, uint32_t n_vectors, uint32_t n_segments);
 
 /* Encodes n_vectors input vectors (input_dtype MX_DTYPE_F32 or MX_DTYPE_F16,
@@ -72,12 +99,16 @@ mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t 
                                 uint32_t prefix, uint32_t verified_from, int verify,
                                 mx_record_view *out, mx_error *err);
 
-/* Bytes of the record that a prefix of `prefix` vectors touches, including
- * the header: what a reader of that prefix has to fault in. */
+/* Bytes of the record that a verified read of a prefix of `prefix` vectors
+ * touches, including the header: what a reader of that prefix has to fault
+ * in. A prefix that ends inside a segment extends to that segment's end
+ * (verifying it hashes the whole segment). 0 if the record does not parse
+ * or prefix > its vector count. */
 size_t mx_record_prefix_bytes(const void *record, size_t record_len, uint32_t prefix);
 
 /* Decodes vector j of a view to float32 (the dequantised values that the
- * exactness guarantee is stated against). */
+ * exactness guarantee is stated against). j < view->n_vectors; otherwise
+ * out is left untouched. */
 void mx_record_decode_vector(const mx_record_view *view, uint32_t j, float *out);
 
 #endif
