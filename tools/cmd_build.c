@@ -13,6 +13,7 @@
 #include "half.h"
 #include "idsfile.h"
 #include "npy.h"
+#include "pool.h"
 #include "status.h"
 
 #define MAX_INPUTS 4096
@@ -135,34 +136,92 @@ static int open_input(input *in, const input *first) {
   return 0;
 }
 
-/* Checks every vector: finite, not all zero and (unless normalising) of
- * unit norm, as the builder would, but before anything is written. */
-static int check_values(const input *in, int normalize, progress *prog, uint64_t total) {
+/* The first problem found in a range of rows. */
+typedef enum bad_kind { BAD_NONE, BAD_NONFINITE, BAD_ZERO, BAD_NORM } bad_kind;
+
+typedef struct bad_value {
+  bad_kind kind;
+  uint64_t row, vec, elem;
+  float value;
+  double norm;
+} bad_value;
+
+#define CHECK_CHUNK 256 /* rows per parallel item */
+#define CHECK_WAVE 64   /* items between progress reports */
+
+typedef struct check_ctx {
+  const input *in;
+  int normalize;
+  uint64_t first_chunk;
+  bad_value *bad; /* one per item of the wave */
+} check_ctx;
+
+static void check_chunk(void *ctx, size_t item, unsigned worker) {
+  (void)worker;
+  check_ctx *c = ctx;
+  const input *in = c->in;
   uint64_t R = in->f.h.shape[1], d = in->f.h.shape[2];
-  for (uint64_t row = 0; row < in->n; row++) {
-    if (row % 1024 == 0 || row + 1 == in->n)
-      progress_fn(prog, "check", in->first + row + 1, total);
+  uint64_t lo = (c->first_chunk + item) * CHECK_CHUNK;
+  uint64_t hi = lo + CHECK_CHUNK < in->n ? lo + CHECK_CHUNK : in->n;
+  bad_value *b = &c->bad[item];
+  b->kind = BAD_NONE;
+  for (uint64_t row = lo; row < hi; row++) {
     for (uint64_t v = 0; v < R; v++) {
       size_t base = (size_t)((row * R + v) * d);
       double norm2 = 0;
       for (uint64_t j = 0; j < d; j++) {
         float x = elem(in->f.data, in->dtype, base + j);
-        if (!isfinite(x))
-          return cli_fail("build", "%s: row %llu, vector %llu, element %llu is %s", in->path,
-                          (unsigned long long)row, (unsigned long long)v,
-                          (unsigned long long)j, isnan(x) ? "NaN" : "infinite");
+        if (!isfinite(x)) {
+          *b = (bad_value){BAD_NONFINITE, row, v, j, x, 0};
+          return;
+        }
         norm2 += (double)x * x;
       }
-      if (norm2 == 0)
-        return cli_fail("build", "%s: row %llu, vector %llu is all zeros", in->path,
-                        (unsigned long long)row, (unsigned long long)v);
+      if (norm2 == 0) {
+        *b = (bad_value){BAD_ZERO, row, v, 0, 0, 0};
+        return;
+      }
       double norm = sqrt(norm2);
-      if (!normalize && fabs(norm - 1.0) > 1e-2)
+      if (!c->normalize && fabs(norm - 1.0) > 1e-2) {
+        *b = (bad_value){BAD_NORM, row, v, 0, 0, norm};
+        return;
+      }
+    }
+  }
+}
+
+/* Checks every vector: finite, not all zero and (unless normalising) of
+ * unit norm, as the builder would, but before anything is written. Runs on
+ * all cores; reports the first bad row of the file. */
+static int check_values(const input *in, int normalize, unsigned threads, progress *prog,
+                        uint64_t total) {
+  bad_value bad[CHECK_WAVE];
+  check_ctx c = {in, normalize, 0, bad};
+  uint64_t chunks = (in->n + CHECK_CHUNK - 1) / CHECK_CHUNK;
+  for (c.first_chunk = 0; c.first_chunk < chunks; c.first_chunk += CHECK_WAVE) {
+    size_t items = (size_t)(chunks - c.first_chunk < CHECK_WAVE ? chunks - c.first_chunk
+                                                                : CHECK_WAVE);
+    mx_parallel_for(threads, items, check_chunk, &c);
+    for (size_t i = 0; i < items; i++) {
+      const bad_value *b = &bad[i];
+      unsigned long long row = b->row, v = b->vec;
+      switch (b->kind) {
+      case BAD_NONE:
+        continue;
+      case BAD_NONFINITE:
+        return cli_fail("build", "%s: row %llu, vector %llu, element %llu is %s", in->path, row,
+                        v, (unsigned long long)b->elem, isnan(b->value) ? "NaN" : "infinite");
+      case BAD_ZERO:
+        return cli_fail("build", "%s: row %llu, vector %llu is all zeros", in->path, row, v);
+      case BAD_NORM:
         return cli_fail("build",
                         "%s: row %llu, vector %llu has norm %.4g, not 1 (vectors must be "
                         "L2-normalised; pass --normalize to do it)",
-                        in->path, (unsigned long long)row, (unsigned long long)v, norm);
+                        in->path, row, v, b->norm);
+      }
     }
+    uint64_t done = (c.first_chunk + items) * CHECK_CHUNK;
+    progress_fn(prog, "check", in->first + (done < in->n ? done : in->n), total);
   }
   return 0;
 }
@@ -340,7 +399,7 @@ int cmd_build(int argc, char **argv) {
                            keep, R, in[0].path);
   }
   for (uint32_t i = 0; i < n_in && !rc; i++)
-    rc = check_values(&in[i], normalize, &prog, total);
+    rc = check_values(&in[i], normalize, threads, &prog, total);
   if (!rc && ids_path)
     rc = load_ids(&ids, total);
 
