@@ -17,10 +17,12 @@ typedef struct mx_ids_text {
 } mx_ids_text;
 
 /* Parses buf; errors (MX_ERR_BAD_INPUT) name the 1-based line: empty line,
- * id longer than 511 bytes, NUL byte. `origin` names the source in messages. */
+ * id longer than 511 bytes, NUL byte, CR other than before LF. `origin`
+ * names the source in messages. An empty buffer gives count 0 (no error).
+ * Duplicate ids are not checked here. On failure *out is zeroed. */
 mx_status mx_ids_text_parse(const char *buf, size_t len, const char *origin, mx_ids_text *out,
                             mx_error *err);
 mx_status mx_ids_text_read(const char *path, mx_ids_text *out, mx_error *err);
-void mx_ids_text_free(mx_ids_text *ids);
+void mx_ids_text_free(mx_ids_text *ids); /* zeroed or NULL: no-op */
 
 #endif

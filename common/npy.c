@@ -422,6 +422,7 @@ struct mx_npy_writer {
   char *path;
   uint64_t expected; /* data bytes declared by the shape */
   uint64_t written;  /* data bytes accepted so far */
+  mx_status failed;  /* first write error: close then fails too */
   size_t buf_used;
   unsigned char buf[NPY_WRITE_BUF];
 };
@@ -532,12 +533,16 @@ mx_status mx_npy_writer_open(const char *path, mx_npy_type type, uint32_t ndim,
 static mx_status writer_flush(mx_npy_writer *w, mx_error *err) {
   mx_status s = write_all(w->fd, w->buf, w->buf_used, w->path, err);
   w->buf_used = 0;
+  if (s != MX_OK)
+    w->failed = s;
   return s;
 }
 
 mx_status mx_npy_writer_write(mx_npy_writer *w, const void *data, size_t bytes, mx_error *err) {
   if (!w || (!data && bytes > 0))
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_npy_writer_write: NULL argument");
+  if (w->failed != MX_OK)
+    return mx_fail(err, w->failed, "'%s': an earlier write failed", w->path);
   if (bytes > w->expected - w->written)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
                    "'%s': writing %zu more bytes would exceed the %" PRIu64
@@ -554,7 +559,11 @@ mx_status mx_npy_writer_write(mx_npy_writer *w, const void *data, size_t bytes, 
       memcpy(w->buf, data, bytes);
       w->buf_used = bytes;
     } else {
-      MX_TRY(write_all(w->fd, data, bytes, w->path, err));
+      mx_status s = write_all(w->fd, data, bytes, w->path, err);
+      if (s != MX_OK) {
+        w->failed = s;
+        return s;
+      }
     }
   }
   w->written += bytes;
@@ -574,7 +583,9 @@ mx_status mx_npy_writer_close(mx_npy_writer *w, mx_error *err) {
   if (!w)
     return MX_OK;
   mx_status s = MX_OK;
-  if (w->written != w->expected)
+  if (w->failed != MX_OK)
+    s = mx_fail(err, w->failed, "'%s': an earlier write failed; file removed", w->path);
+  else if (w->written != w->expected)
     s = mx_fail(err, MX_ERR_STATE,
                 "'%s': closed after %" PRIu64 " of the %" PRIu64
                 " data bytes the shape declares; file removed",

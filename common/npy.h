@@ -31,9 +31,14 @@ typedef struct mx_npy_header {
 } mx_npy_header;
 
 /* Parses the header at the start of buf (len bytes available). Errors are
- * MX_ERR_FORMAT (bad magic, unsupported version, malformed dictionary) or
- * MX_ERR_UNSUPPORTED (Fortran order, big-endian or other dtypes), with a
- * message naming what was found. Never reads past len. */
+ * MX_ERR_FORMAT (bad magic, unsupported version, malformed dictionary, a
+ * header length past len, a shape whose element or byte count overflows) or
+ * MX_ERR_UNSUPPORTED (Fortran order, big-endian or other dtypes, structured
+ * dtypes, more than MX_NPY_MAX_DIMS dimensions), with a message naming what
+ * was found. Accepts any rank 0..8: checking the rank is the caller's job.
+ * The dtype's byte-order character may be '<', '|', '=' or absent (all mean
+ * little-endian here); '>' and '!' are refused. Never reads past len, does
+ * not recurse, does not allocate: safe on any bytes. */
 mx_status mx_npy_parse_header(const void *buf, size_t len, mx_npy_header *out, mx_error *err);
 
 /* A memory-mapped .npy file. */
@@ -45,14 +50,24 @@ typedef struct mx_npy {
   size_t map_len;
 } mx_npy;
 
-/* Opens and maps path; checks that the file holds exactly the data the
- * header declares (a truncated file or one with trailing bytes is
- * MX_ERR_FORMAT naming the path and both sizes). Messages name the path. */
+/* Opens and maps path (read-only, private); checks that the file holds
+ * exactly the data the header declares (a truncated file or one with
+ * trailing bytes is MX_ERR_FORMAT naming the path and both sizes). A data
+ * offset that is not a multiple of the element size (never written by
+ * NumPy) is MX_ERR_UNSUPPORTED, so `data` is always aligned for its type.
+ * Empty arrays open fine (data_bytes 0, data points at the end of the
+ * header). Messages name the path. On failure *out is zeroed. The file must
+ * not shrink while mapped (that would raise SIGBUS). */
 mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err);
 void mx_npy_close(mx_npy *f); /* zeroed or NULL: no-op */
 
-/* Streaming writer: header first, then rows appended in order; close checks
- * that exactly the declared number of bytes was written and fsyncs. */
+/* Streaming writer: header first (version 1.0, or 2.0 if it must; padded
+ * with spaces and a newline so that the data starts at a multiple of 64
+ * bytes), then rows appended in order, buffered. A write past the declared
+ * size is MX_ERR_INVALID_ARGUMENT. Close checks that exactly the declared
+ * number of bytes was written (else MX_ERR_STATE), fsyncs the file and its
+ * directory, and frees the writer whatever happens; on any failure the file
+ * is removed. close(NULL) is MX_OK, abort(NULL) a no-op. */
 typedef struct mx_npy_writer mx_npy_writer;
 mx_status mx_npy_writer_open(const char *path, mx_npy_type type, uint32_t ndim,
                              const uint64_t *shape, mx_npy_writer **out, mx_error *err);

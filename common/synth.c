@@ -185,7 +185,7 @@ static void synth_doc_scratch(const mx_synth_params *p, uint64_t doc, float *out
 void mx_synth_doc(const mx_synth_params *p, uint64_t doc, float *out) {
   if (!params_usable(p) || !out)
     return;
-  enum { STACK_FLOATS = 3 * 4096 };
+  enum { STACK_FLOATS = 3 * 1024 };
   float stack[STACK_FLOATS];
   size_t need = 3 * (size_t)p->dim;
   float *bases = need <= STACK_FLOATS ? stack : malloc(need * sizeof *bases);
@@ -227,7 +227,7 @@ static uint64_t synth_query_scratch(const mx_synth_params *p, uint64_t query, fl
 uint64_t mx_synth_query(const mx_synth_params *p, uint64_t query, float *out) {
   if (!params_usable(p) || !out)
     return 0;
-  enum { STACK_FLOATS = 4 * 4096 };
+  enum { STACK_FLOATS = 4 * 1024 };
   float stack[STACK_FLOATS];
   size_t need = 4 * (size_t)p->dim;
   float *scratch = need <= STACK_FLOATS ? stack : malloc(need * sizeof *scratch);
@@ -351,8 +351,9 @@ mx_status mx_synth_write(const mx_synth_params *p, const char *dir, mx_dtype dty
   MX_TRY(mx_mkdir_p(dir, err));
   char path[PATH_MAX];
   int f16 = dtype == MX_DTYPE_F16;
-  if (snprintf(path, sizeof path, "%s/docs.npy", dir) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/queries.npy", dir) >= (int)sizeof path)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "path too long: '%s'", dir);
+  snprintf(path, sizeof path, "%s/docs.npy", dir);
   MX_TRY(write_items(p, path, 0, f16, err));
   snprintf(path, sizeof path, "%s/queries.npy", dir);
   MX_TRY(write_items(p, path, 1, f16, err));

@@ -26,7 +26,9 @@ typedef struct mx_synth_params {
 void mx_synth_params_init(mx_synth_params *p);
 
 /* Fills out (doc_vectors x dim floats) with document `doc`. Independent per
- * document, so any range can be generated in parallel or streamed. */
+ * document, so any range can be generated in parallel or streamed; the
+ * result depends on every field of p (n_docs sets the number of topics).
+ * Thread-safe; does nothing if p has a zero size field. */
 void mx_synth_doc(const mx_synth_params *p, uint64_t doc, float *out);
 
 /* Fills out (query_vectors x dim) with query `query`, and returns the
@@ -34,8 +36,11 @@ void mx_synth_doc(const mx_synth_params *p, uint64_t doc, float *out);
 uint64_t mx_synth_query(const mx_synth_params *p, uint64_t query, float *out);
 
 /* Writes <dir>/docs.npy [N, R_c, d], <dir>/queries.npy [Q, R_q, d] (dtype
- * MX_DTYPE_F32 or MX_DTYPE_F16) and <dir>/qrels (TREC qrels lines
- * "qid 0 docid 1"), streaming with bounded memory. */
+ * MX_DTYPE_F32 or MX_DTYPE_F16; others are MX_ERR_UNSUPPORTED) and
+ * <dir>/qrels (TREC qrels lines "qid 0 docid 1", where qid is the query's
+ * row in queries.npy and docid the target's row in docs.npy, both decimal),
+ * creating dir if needed and streaming in chunks of at most 1024 documents
+ * (and about 64 MiB), each generated on all cores. */
 mx_status mx_synth_write(const mx_synth_params *p, const char *dir, mx_dtype dtype,
                          mx_error *err);
 

@@ -703,6 +703,33 @@ Test(npy_writer, short_close_and_abort_remove_the_file) {
   mx_test_tmpdir_remove(dir);
 }
 
+Test(npy_writer, a_failed_write_fails_the_close) {
+  /* a symbolic link to /dev/full: writes fail with ENOSPC, and removing the
+   * "file" removes only the link */
+  if (access("/dev/full", W_OK) != 0)
+    cr_skip_test("no /dev/full");
+  char *dir = mx_test_tmpdir("npy_writer_full");
+  char *path = join(dir, "full.npy");
+  cr_assert_eq(symlink("/dev/full", path), 0);
+  uint64_t shape[1] = {1u << 20};
+  mx_npy_writer *w;
+  mx_error err;
+  cr_assert_eq(mx_npy_writer_open(path, MX_NPY_F32, 1, shape, &w, &err), MX_OK, "%s",
+               err.message);
+  float *chunk = calloc(1u << 18, sizeof *chunk); /* 1 MiB: bypasses the buffer */
+  cr_assert_not_null(chunk);
+  cr_assert_eq(mx_npy_writer_write(w, chunk, 1u << 20, &err), MX_ERR_DISK_FULL, "%s",
+               err.message);
+  cr_assert(strstr(err.message, path), "%s", err.message);
+  cr_assert_eq(mx_npy_writer_write(w, chunk, 16, &err), MX_ERR_DISK_FULL);
+  cr_assert_eq(mx_npy_writer_close(w, &err), MX_ERR_DISK_FULL);
+  cr_assert(strstr(err.message, "earlier write failed"), "%s", err.message);
+  cr_assert_eq(access("/dev/full", F_OK), 0);
+  free(chunk);
+  free(path);
+  mx_test_tmpdir_remove(dir);
+}
+
 Test(npy_writer, eight_dims_of_huge_numbers_fit_a_v1_header) {
   char *dir = mx_test_tmpdir("npy_writer_dims");
   char *path = join(dir, "w.npy");
