@@ -172,6 +172,13 @@ mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len
   return MX_OK;
 }
 
+mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name, mx_error *err) {
+  int n = snprintf(out, cap, "%s/%s", dir, name);
+  if (n < 0 || (size_t)n >= cap)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "path too long: '%s/%s'", dir, name);
+  return MX_OK;
+}
+
 int mx_path_exists(const char *path) {
   struct stat st;
   return lstat(path, &st) == 0;

@@ -27,6 +27,9 @@ mx_status mx_remove_tree(const char *path, mx_error *err);
 /* Reads a whole (small) file into a malloc'd, NUL-terminated buffer. */
 mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err);
 
+/* out = "dir/name"; MX_ERR_INVALID_ARGUMENT if it does not fit in cap. */
+mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name, mx_error *err);
+
 /* 1 if path exists (any type), else 0. */
 int mx_path_exists(const char *path);
 

@@ -12,7 +12,9 @@
 typedef struct mx_coarse mx_coarse;
 
 typedef struct mx_coarse_params {
-  uint32_t nprobe;    /* IVF lists probed; 0 = the index's default */
+  /* IVF lists probed; 0 = the index's default, which for IVF grows with k:
+   * max(default nprobe, lists holding ~20 k vectors on average). */
+  uint32_t nprobe;
   uint32_t ef_search; /* HNSW; 0 = the index's default */
 } mx_coarse_params;
 
@@ -38,17 +40,34 @@ mx_status mx_coarse_train(mx_coarse *c, uint64_t n, const float *x, mx_error *er
 mx_status mx_coarse_add(mx_coarse *c, uint64_t n, const float *x, const uint64_t *ids,
                         mx_error *err);
 
-/* Sets the defaults used when a search passes 0 for a parameter. */
+/* Sets the defaults used when a search passes 0 for a parameter. May be
+ * called while other threads search. Training and adding must not overlap
+ * searches (FAISS's add is not safe against concurrent readers). */
 mx_status mx_coarse_set_defaults(mx_coarse *c, const mx_coarse_params *defaults, mx_error *err);
 
 /* k nearest by inner product for each of nq queries (nq x dim). Writes
- * nq x k scores and ids; missing results have id -1. Safe to call from many
- * threads at once on one index, with different params. Runs on the calling
- * thread only (FAISS's OpenMP is kept to one thread here; parallelism comes
- * from the caller's threads). */
+ * nq x k scores and ids; missing results have id -1 and score -INFINITY.
+ * Safe to call from many threads at once on one index, with different
+ * params (IVF nprobe never serialises; other non-default parameters, e.g.
+ * HNSW efSearch, take the index exclusively for the call). Parameters that
+ * do not apply to the index type are ignored. Runs on the calling thread
+ * only (FAISS's OpenMP is kept to one thread here; parallelism comes from
+ * the caller's threads), except that nq >= 20 against a flat index or IVF
+ * quantizer goes through BLAS, whose own (OpenBLAS) threads obey
+ * OPENBLAS_NUM_THREADS. */
 mx_status mx_coarse_search(const mx_coarse *c, uint64_t nq, const float *queries, uint32_t k,
                            const mx_coarse_params *params, float *scores, int64_t *ids,
                            mx_error *err);
+
+/* The number of IVF lists a search with these params (may be NULL) and this
+ * k probes; 0 for an index that is not IVF at the top level. For statistics
+ * and benchmarks. */
+uint32_t mx_coarse_effective_nprobe(const mx_coarse *c, uint32_t k, const mx_coarse_params *params);
+
+/* Lets FAISS's OpenMP use up to `threads` threads inside each search (for
+ * one large batch, e.g. evaluation); 0 or 1 (the default) keeps searches on
+ * the calling thread. Not for use while other threads search. */
+void mx_coarse_set_search_threads(mx_coarse *c, int threads);
 
 uint64_t mx_coarse_count(const mx_coarse *c);
 uint32_t mx_coarse_dim(const mx_coarse *c);

@@ -58,7 +58,10 @@ mx_status mx_store_finish(mx_store *s, mx_error *err);
 /* ---- reading ---- */
 
 typedef struct mx_store_open_options {
-  unsigned max_readers; /* LMDB reader slots; 0 = 126 */
+  unsigned max_readers; /* LMDB reader slots; 0 = 126. The reader table lives in
+                         * lock.mdb and is sized by the first process that
+                         * opens the store (the writer removes lock.mdb on
+                         * close); a later process inherits that size. */
   int verify;           /* check segment hashes on every prefix read; default 1 */
 } mx_store_open_options;
 void mx_store_open_options_init(mx_store_open_options *o);
@@ -114,12 +117,12 @@ mx_status mx_store_get_meta(mx_store_txn *t, const char *name, const void **valu
 typedef int (*mx_verify_fn)(void *ctx, uint64_t internal_id, mx_status status,
                             const char *message);
 
-typedef struct mx_verify_report {
+typedef struct mx_store_verify_report {
   uint64_t records;      /* records scanned */
   uint64_t bad_records;  /* records with any problem */
   uint64_t bad_keys;     /* id-map entries missing or inconsistent */
   uint64_t bytes;        /* bytes hashed */
-} mx_verify_report;
+} mx_store_verify_report;
 
 /* Checks every segment of every record (and that ids are 0..n-1 with the
  * expected dim / vector count / dtype when those are non-zero / >= 0), and
@@ -128,9 +131,15 @@ typedef struct mx_verify_report {
  * findings). */
 mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_vectors,
                           int expected_dtype, mx_verify_fn fn, void *ctx,
-                          mx_verify_report *report, mx_error *err);
+                          mx_store_verify_report *report, mx_error *err);
 
 /* Path of the data file (for benchmarks that evict its pages). */
 const char *mx_store_data_path(const mx_store *s);
+
+/* Current map size in bytes (the writer's planned / grown size, or the
+ * reader's), and how many times this writer grew the map. For tests,
+ * benchmarks and progress reports. */
+uint64_t mx_store_map_size(const mx_store *s);
+unsigned mx_store_map_grows(const mx_store *s);
 
 #endif

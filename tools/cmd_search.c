@@ -245,7 +245,7 @@ int cmd_search(int argc, char **argv) {
   int rc = cli_parse(&cmd, argc, argv, pos, 1, &n_pos);
   if (rc >= 0)
     return rc;
-  run_format format;
+  run_format format = FORMAT_TREC;
   if (parse_format("search", format_name, &format))
     return CLI_EXIT_USAGE;
   if (so.k == 0)
@@ -348,7 +348,7 @@ int cmd_exact(int argc, char **argv) {
   int rc = cli_parse(&cmd, argc, argv, pos, 1, &n_pos);
   if (rc >= 0)
     return rc;
-  run_format format;
+  run_format format = FORMAT_TREC;
   if (parse_format("exact", format_name, &format))
     return CLI_EXIT_USAGE;
   if (k == 0)

@@ -1,0 +1,545 @@
+/* builder.c: the offline builder. Streams documents into the store in id
+ * order, samples leading vectors, then trains and fills the coarse index
+ * and publishes the finished directory with one rename. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coarse.h"
+#include "fsutil.h"
+#include "half.h"
+#include "hash.h"
+#include "manifest.h"
+#include "metaidx.h"
+#include "record.h"
+#include "status.h"
+#include "store.h"
+
+/* Leading vectors read back from the store per mx_coarse_add call. */
+#define ADD_BATCH 4096
+/* Memory the training reservoir may take, whatever d is. */
+#define SAMPLE_BYTES_MAX ((uint64_t)256 << 20)
+#define SAMPLE_VECTORS_MAX 262144u
+/* How far from 1 a vector's norm may be before it is rejected. */
+#define NORM_TOLERANCE 1e-2
+#define MX_JSON_INT_MAX ((1ull << 53) - 1)
+
+static const mx_budget metaembed_budgets[] = {{1, 1}, {2, 4}, {4, 8}, {8, 16}, {16, 64}};
+
+struct mx_builder {
+  char dir[PATH_MAX];
+  char tmp[PATH_MAX];  /* "<dir>.building": where the build happens */
+  char lock[PATH_MAX]; /* "<dir>.building.lock": one build per target */
+  int lock_fd;
+  uint32_t dim, input_vectors, stored_vectors;
+  mx_build_options opts;
+  char factory[256];
+  mx_budget budgets[MX_MAX_BUDGETS];
+  uint32_t n_budgets;
+  mx_segments segments;
+  size_t record_bytes;
+  mx_store *store;
+  uint64_t n_docs;
+  float *sample; /* reservoir of leading vectors, sample_cap x dim */
+  uint64_t sample_cap, sample_n, rng;
+  float *scratch; /* one document's kept vectors as f32, for --normalize */
+  int failed;
+};
+
+void mx_build_options_init(mx_build_options *o) {
+  memset(o, 0, sizeof *o);
+  o->dtype = MX_DTYPE_F16;
+  o->id_kind = MX_IDS_ROW;
+  o->seed = 42;
+}
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* The budget list to store: the caller's, or MetaEmbed's clipped to what is
+ * kept (a budget wanting more vectors than are kept is dropped, and the
+ * full kept count is always a budget). */
+static mx_status choose_budgets(mx_builder *b, mx_error *err) {
+  const mx_build_options *o = &b->opts;
+  if (o->n_budgets > MX_MAX_BUDGETS)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "at most %d budgets, got %u", MX_MAX_BUDGETS,
+                   o->n_budgets);
+  if (o->n_budgets > 0) {
+    for (uint32_t i = 0; i < o->n_budgets; i++) {
+      mx_budget bu = o->budgets[i];
+      if (bu.r_q == 0 || bu.r_c == 0 || bu.r_c > b->stored_vectors)
+        return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                       "budget %ux%u is invalid: r_q and r_c must be >= 1 and r_c <= %u "
+                       "(vectors kept per document)",
+                       bu.r_q, bu.r_c, b->stored_vectors);
+      b->budgets[i] = bu;
+    }
+    b->n_budgets = o->n_budgets;
+  } else {
+    for (size_t i = 0; i < sizeof metaembed_budgets / sizeof metaembed_budgets[0]; i++)
+      if (metaembed_budgets[i].r_c <= b->stored_vectors)
+        b->budgets[b->n_budgets++] = metaembed_budgets[i];
+    mx_budget last = b->budgets[b->n_budgets - 1];
+    if (last.r_c != b->stored_vectors) {
+      uint32_t r_q = last.r_q * 2 < 16 ? last.r_q * 2 : 16;
+      b->budgets[b->n_budgets++] = (mx_budget){r_q, b->stored_vectors};
+    }
+  }
+  return mx_segments_from_budgets(b->budgets, b->n_budgets, b->stored_vectors, &b->segments, err);
+}
+
+static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
+                               const mx_build_options *o, mx_error *err) {
+  if (dim == 0 || dim > MX_MAX_DIM)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "dimension %u is out of range 1..%u", dim,
+                   MX_MAX_DIM);
+  if (vectors_per_doc == 0 || vectors_per_doc > MX_MAX_VECTORS)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "vectors per document %u is out of range 1..%u",
+                   vectors_per_doc, MX_MAX_VECTORS);
+  if (o->keep > vectors_per_doc)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "keep %u is more than the %u vectors each document has", o->keep,
+                   vectors_per_doc);
+  if (!mx_dtype_name(o->dtype))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown stored dtype %d", (int)o->dtype);
+  if (o->id_kind != MX_IDS_ROW && o->id_kind != MX_IDS_U64 && o->id_kind != MX_IDS_STRING)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown id kind %d", (int)o->id_kind);
+  if (o->seed > MX_JSON_INT_MAX) /* the manifest keeps integers exact in any JSON reader */
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "seed %llu is above 2^53-1",
+                   (unsigned long long)o->seed);
+  if (o->coarse_factory && strlen(o->coarse_factory) >= 256)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "coarse factory string longer than 255 bytes");
+  return MX_OK;
+}
+
+static int is_empty_dir(const char *path) {
+  DIR *d = opendir(path);
+  if (!d)
+    return 0;
+  struct dirent *e;
+  int empty = 1;
+  while (empty && (e = readdir(d)) != NULL)
+    empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+  closedir(d);
+  return empty;
+}
+
+/* An existing target may only be replaced if asked to, and only if it is an
+ * index (or empty): never replace a directory of someone else's files. */
+static mx_status check_target(const char *dir, int overwrite, mx_error *err) {
+  struct stat st;
+  if (lstat(dir, &st) != 0)
+    return MX_OK;
+  if (!overwrite)
+    return mx_fail(err, MX_ERR_EXISTS, "'%s' already exists (pass overwrite to replace it)", dir);
+  char manifest[PATH_MAX];
+  MX_TRY(mx_path_join(manifest, sizeof manifest, dir, MX_MANIFEST_NAME, err));
+  if (!S_ISDIR(st.st_mode) || !(mx_path_exists(manifest) || is_empty_dir(dir)))
+    return mx_fail(err, MX_ERR_EXISTS,
+                   "refusing to replace '%s': it is not a metaidx index (no %s)", dir,
+                   MX_MANIFEST_NAME);
+  return MX_OK;
+}
+
+static mx_status take_lock(mx_builder *b, mx_error *err) {
+  b->lock_fd = open(b->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (b->lock_fd < 0)
+    return mx_fail(err, mx_status_from_errno(errno), "cannot create '%s': %s", b->lock,
+                   strerror(errno));
+  if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return mx_fail(err, MX_ERR_BUSY, "another build of '%s' is running (lock '%s')", b->dir,
+                   b->lock);
+  return MX_OK;
+}
+
+static void release_lock(mx_builder *b) {
+  if (b->lock_fd >= 0) {
+    unlink(b->lock);
+    close(b->lock_fd);
+    b->lock_fd = -1;
+  }
+}
+
+static void builder_free(mx_builder *b) {
+  mx_store_close(b->store);
+  free(b->sample);
+  free(b->scratch);
+  release_lock(b);
+  free(b);
+}
+
+void mx_builder_abort(mx_builder *b) {
+  if (!b)
+    return;
+  mx_store_close(b->store);
+  b->store = NULL;
+  mx_remove_tree(b->tmp, NULL);
+  builder_free(b);
+}
+
+mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_doc,
+                          const mx_build_options *opts, mx_builder **out, mx_error *err) {
+  if (!dir || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_builder_open: NULL dir or out");
+  *out = NULL;
+  mx_build_options defaults;
+  mx_build_options_init(&defaults);
+  if (!opts)
+    opts = &defaults;
+  MX_TRY(check_options(dim, vectors_per_doc, opts, err));
+  mx_builder *b = calloc(1, sizeof *b);
+  if (!b)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a builder");
+  b->lock_fd = -1;
+  b->opts = *opts;
+  b->opts.coarse_factory = NULL;
+  if (opts->coarse_factory)
+    snprintf(b->factory, sizeof b->factory, "%s", opts->coarse_factory);
+  b->dim = dim;
+  b->input_vectors = vectors_per_doc;
+  b->stored_vectors = opts->keep ? opts->keep : vectors_per_doc;
+  b->rng = opts->seed;
+  size_t len = strlen(dir);
+  while (len > 1 && dir[len - 1] == '/')
+    len--;
+  mx_status s = MX_OK;
+  if (len + sizeof ".building.lock" >= sizeof b->dir)
+    s = mx_fail(err, MX_ERR_INVALID_ARGUMENT, "index path too long: '%s'", dir);
+  if (s == MX_OK) {
+    snprintf(b->dir, sizeof b->dir, "%.*s", (int)len, dir);
+    /* fits: checked above */
+    memcpy(b->tmp, b->dir, len);
+    memcpy(b->tmp + len, ".building", sizeof ".building");
+    memcpy(b->lock, b->dir, len);
+    memcpy(b->lock + len, ".building.lock", sizeof ".building.lock");
+    s = choose_budgets(b, err);
+  }
+  if (s == MX_OK)
+    s = check_target(b->dir, opts->overwrite, err);
+  if (s == MX_OK)
+    s = take_lock(b, err);
+  if (s == MX_OK)
+    s = mx_remove_tree(b->tmp, err); /* a killed earlier build: start over */
+  if (s == MX_OK)
+    s = mx_mkdir_p(b->tmp, err);
+  if (s != MX_OK) {
+    builder_free(b);
+    return s;
+  }
+  b->record_bytes = mx_record_bytes(opts->dtype, dim, b->stored_vectors, b->segments.n);
+  uint64_t cap = opts->train_sample;
+  if (cap == 0) {
+    cap = SAMPLE_BYTES_MAX / ((uint64_t)dim * sizeof(float));
+    if (cap > SAMPLE_VECTORS_MAX)
+      cap = SAMPLE_VECTORS_MAX;
+  }
+  b->sample_cap = cap;
+  b->sample = malloc(cap * dim * sizeof(float));
+  b->scratch = malloc((size_t)b->stored_vectors * dim * sizeof(float));
+  char store_dir[PATH_MAX];
+  s = mx_path_join(store_dir, sizeof store_dir, b->tmp, "store", err);
+  if (s == MX_OK && (!b->sample || !b->scratch))
+    s = mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a training sample of %llu vectors",
+                (unsigned long long)cap);
+  if (s == MX_OK)
+    s = mx_store_create(store_dir, opts->expected_docs * b->record_bytes, &b->store, err);
+  if (s != MX_OK) {
+    mx_builder_abort(b);
+    return s;
+  }
+  *out = b;
+  return MX_OK;
+}
+
+static float input_value(const void *vectors, mx_dtype input, size_t index) {
+  if (input == MX_DTYPE_F16) {
+    uint16_t h;
+    memcpy(&h, (const unsigned char *)vectors + index * 2, 2);
+    return mx_f16_to_f32(h);
+  }
+  float f;
+  memcpy(&f, (const unsigned char *)vectors + index * 4, 4);
+  return f;
+}
+
+/* Checks every kept vector of the batch before any of it is written. */
+static mx_status check_batch(const mx_builder *b, uint64_t n, const void *vectors,
+                             mx_dtype input, mx_error *err) {
+  for (uint64_t i = 0; i < n; i++) {
+    for (uint32_t j = 0; j < b->stored_vectors; j++) {
+      size_t base = ((size_t)i * b->input_vectors + j) * b->dim;
+      double norm = 0;
+      for (uint32_t e = 0; e < b->dim; e++) {
+        float v = input_value(vectors, input, base + e);
+        if (!isfinite(v))
+          return mx_fail(err, MX_ERR_BAD_INPUT,
+                         "document %llu vector %u element %u is %s",
+                         (unsigned long long)(b->n_docs + i), j, e, isnan(v) ? "NaN" : "infinite");
+        norm += (double)v * v;
+      }
+      norm = sqrt(norm);
+      if (norm == 0)
+        return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu vector %u is all zeros",
+                       (unsigned long long)(b->n_docs + i), j);
+      if (!b->opts.normalize && fabs(norm - 1.0) > NORM_TOLERANCE)
+        return mx_fail(err, MX_ERR_BAD_INPUT,
+                       "document %llu vector %u has norm %.4f, not 1 (L2-normalise the "
+                       "embeddings, or build with normalize)",
+                       (unsigned long long)(b->n_docs + i), j, norm);
+    }
+  }
+  return MX_OK;
+}
+
+/* One document's kept vectors as unit-norm f32 in b->scratch. */
+static const float *normalized_doc(mx_builder *b, const void *doc, mx_dtype input) {
+  for (uint32_t j = 0; j < b->stored_vectors; j++) {
+    float *v = b->scratch + (size_t)j * b->dim;
+    double norm = 0;
+    for (uint32_t e = 0; e < b->dim; e++) {
+      v[e] = input_value(doc, input, (size_t)j * b->dim + e);
+      norm += (double)v[e] * v[e];
+    }
+    float inv = (float)(1.0 / sqrt(norm));
+    for (uint32_t e = 0; e < b->dim; e++)
+      v[e] *= inv;
+  }
+  return b->scratch;
+}
+
+/* Reservoir sampling (Algorithm R) of leading vectors for training. */
+static void sample_leading(mx_builder *b, const void *doc, mx_dtype input) {
+  uint64_t slot = b->sample_n < b->sample_cap ? b->sample_n
+                                               : splitmix64(&b->rng) % (b->n_docs + 1);
+  if (slot < b->sample_cap) {
+    float *dst = b->sample + slot * b->dim;
+    for (uint32_t e = 0; e < b->dim; e++)
+      dst[e] = input_value(doc, input, e);
+  }
+  if (b->sample_n < b->sample_cap)
+    b->sample_n++;
+}
+
+static mx_status put_key(mx_builder *b, uint64_t i, const uint64_t *ids, const char *const *keys,
+                         const size_t *key_lens, mx_error *err) {
+  if (b->opts.id_kind == MX_IDS_U64) {
+    unsigned char be[8];
+    mx_put_be64(be, ids[i]);
+    return mx_store_put_key(b->store, b->n_docs, be, sizeof be, err);
+  }
+  if (b->opts.id_kind == MX_IDS_STRING) {
+    if (!keys[i])
+      return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu has a NULL id",
+                     (unsigned long long)b->n_docs);
+    size_t len = key_lens ? key_lens[i] : strlen(keys[i]);
+    if (len == 0 || len > MX_MAX_KEY_BYTES)
+      return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu: id of %zu bytes (must be 1..%d)",
+                     (unsigned long long)b->n_docs, len, MX_MAX_KEY_BYTES);
+    return mx_store_put_key(b->store, b->n_docs, keys[i], len, err);
+  }
+  return MX_OK;
+}
+
+mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const char *const *keys,
+                         const size_t *key_lens, const void *vectors, mx_dtype input_dtype,
+                         mx_error *err) {
+  if (!b)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_builder_add: NULL builder");
+  if (b->failed)
+    return mx_fail(err, MX_ERR_STATE, "an earlier add failed; abort this build");
+  if (n == 0)
+    return MX_OK;
+  if (!vectors || (input_dtype != MX_DTYPE_F32 && input_dtype != MX_DTYPE_F16))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "mx_builder_add: vectors must be non-NULL f32 or f16");
+  if ((b->opts.id_kind == MX_IDS_U64 && !ids) || (b->opts.id_kind == MX_IDS_STRING && !keys))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_builder_add: this build needs %s",
+                   b->opts.id_kind == MX_IDS_U64 ? "ids" : "keys");
+  mx_status s = check_batch(b, n, vectors, input_dtype, err);
+  size_t elem = input_dtype == MX_DTYPE_F16 ? 2 : 4;
+  size_t doc_bytes = (size_t)b->input_vectors * b->dim * elem;
+  for (uint64_t i = 0; s == MX_OK && i < n; i++) {
+    const unsigned char *doc = (const unsigned char *)vectors + i * doc_bytes;
+    const void *src = doc;
+    mx_dtype src_dtype = input_dtype;
+    if (b->opts.normalize) {
+      src = normalized_doc(b, doc, input_dtype);
+      src_dtype = MX_DTYPE_F32;
+    }
+    void *dst;
+    s = mx_store_append_reserve(b->store, b->n_docs, b->record_bytes, &dst, err);
+    if (s == MX_OK)
+      s = mx_record_encode(dst, b->record_bytes, src, src_dtype, b->opts.dtype, b->dim,
+                           b->stored_vectors, &b->segments, err);
+    if (s == MX_OK)
+      s = put_key(b, i, ids, keys, key_lens, err);
+    if (s == MX_OK) {
+      sample_leading(b, src, src_dtype);
+      b->n_docs++;
+    }
+  }
+  if (s != MX_OK) {
+    b->failed = 1;
+    return s;
+  }
+  if (b->opts.progress)
+    b->opts.progress(b->opts.progress_ctx, "load", b->n_docs, b->opts.expected_docs);
+  return MX_OK;
+}
+
+/* Trains the coarse index on (a prefix of) the reservoir, which is itself a
+ * uniform sample, so any prefix is too. *trained: vectors used. */
+static mx_status train_coarse(mx_builder *b, mx_coarse *c, uint64_t *trained, mx_error *err) {
+  uint64_t want = mx_coarse_train_size(c, b->n_docs);
+  *trained = want < b->sample_n ? want : b->sample_n;
+  if (*trained == 0)
+    return MX_OK;
+  if (b->opts.progress)
+    b->opts.progress(b->opts.progress_ctx, "train", 0, *trained);
+  MX_TRY(mx_coarse_train(c, *trained, b->sample, err));
+  if (b->opts.progress)
+    b->opts.progress(b->opts.progress_ctx, "train", *trained, *trained);
+  return MX_OK;
+}
+
+/* Adds every document's stored leading vector (read back from the store,
+ * so the coarse stage sees exactly what rescoring will). */
+static mx_status add_leading(mx_builder *b, mx_coarse *c, const char *store_dir, mx_error *err) {
+  mx_store_open_options so;
+  mx_store_open_options_init(&so);
+  mx_store *reader = NULL;
+  mx_store_txn *txn = NULL;
+  float *x = malloc((size_t)ADD_BATCH * b->dim * sizeof(float));
+  uint64_t *ids = malloc(ADD_BATCH * sizeof(uint64_t));
+  mx_status s = x && ids ? MX_OK : mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a batch");
+  if (s == MX_OK)
+    s = mx_store_open(store_dir, &so, &reader, err);
+  if (s == MX_OK)
+    s = mx_store_txn_begin(reader, &txn, err);
+  for (uint64_t start = 0; s == MX_OK && start < b->n_docs; start += ADD_BATCH) {
+    uint64_t n = b->n_docs - start < ADD_BATCH ? b->n_docs - start : ADD_BATCH;
+    for (uint64_t i = 0; s == MX_OK && i < n; i++) {
+      mx_record_view v;
+      s = mx_store_read_prefix(txn, start + i, 1, 0, &v, err);
+      if (s == MX_OK) {
+        mx_record_decode_vector(&v, 0, x + i * b->dim);
+        ids[i] = start + i;
+      }
+    }
+    if (s == MX_OK)
+      s = mx_coarse_add(c, n, x, ids, err);
+    if (s == MX_OK && b->opts.progress)
+      b->opts.progress(b->opts.progress_ctx, "add", start + n, b->n_docs);
+  }
+  mx_store_txn_end(txn);
+  mx_store_close(reader);
+  free(x);
+  free(ids);
+  return s;
+}
+
+static void fill_manifest(const mx_builder *b, const mx_coarse_params *defaults,
+                          uint64_t coarse_bytes, uint64_t coarse_xxh3, uint64_t trained,
+                          mx_manifest *m) {
+  mx_manifest_init(m);
+  m->dim = b->dim;
+  m->vectors_per_doc = b->stored_vectors;
+  m->input_vectors_per_doc = b->input_vectors;
+  m->dtype = b->opts.dtype;
+  m->n_budgets = b->n_budgets;
+  memcpy(m->budgets, b->budgets, sizeof m->budgets);
+  m->n_docs = b->n_docs;
+  m->id_kind = b->opts.id_kind;
+  snprintf(m->coarse_factory, sizeof m->coarse_factory, "%s", b->factory);
+  m->coarse_nprobe = defaults->nprobe;
+  m->coarse_ef_search = defaults->ef_search;
+  m->train_sample = trained;
+  m->seed = b->opts.seed;
+  m->coarse_bytes = coarse_bytes;
+  m->coarse_xxh3 = coarse_xxh3;
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Moves the finished build to its name. Replacing an index swaps the two
+ * directories atomically, so a crash leaves the old index or the new one. */
+static mx_status publish(mx_builder *b, mx_error *err) {
+  MX_TRY(mx_fsync_path(b->tmp, err));
+  if (mx_path_exists(b->dir)) {
+    if (renameat2(AT_FDCWD, b->tmp, AT_FDCWD, b->dir, RENAME_EXCHANGE) != 0)
+      return mx_fail(err, mx_status_from_errno(errno), "cannot replace '%s': %s", b->dir,
+                     strerror(errno));
+    MX_TRY(mx_fsync_parent(b->dir, err));
+    return mx_remove_tree(b->tmp, err); /* now the old index */
+  }
+  if (rename(b->tmp, b->dir) != 0)
+    return mx_fail(err, mx_status_from_errno(errno), "cannot rename '%s' to '%s': %s", b->tmp,
+                   b->dir, strerror(errno));
+  return mx_fsync_parent(b->dir, err);
+}
+
+static mx_status finish(mx_builder *b, mx_error *err) {
+  if (b->failed)
+    return mx_fail(err, MX_ERR_STATE, "an earlier add failed; abort this build");
+  if (b->n_docs == 0)
+    return mx_fail(err, MX_ERR_BAD_INPUT, "no documents were added");
+  MX_TRY(mx_store_finish(b->store, err));
+  mx_store_close(b->store);
+  b->store = NULL;
+
+  mx_coarse_params defaults = {0};
+  if (!b->factory[0])
+    mx_coarse_default_factory(b->n_docs, b->dim, b->factory, sizeof b->factory, &defaults);
+  if (b->opts.coarse_nprobe)
+    defaults.nprobe = b->opts.coarse_nprobe;
+  char path[PATH_MAX];
+  mx_coarse *c = NULL;
+  uint64_t bytes = 0, xxh3 = 0, trained = 0;
+  mx_status s = mx_coarse_create(b->factory, b->dim, &c, err);
+  if (s == MX_OK)
+    s = mx_coarse_set_defaults(c, &defaults, err);
+  if (s == MX_OK)
+    s = train_coarse(b, c, &trained, err);
+  if (s == MX_OK)
+    s = mx_path_join(path, sizeof path, b->tmp, "store", err);
+  if (s == MX_OK)
+    s = add_leading(b, c, path, err);
+  if (s == MX_OK)
+    s = mx_path_join(path, sizeof path, b->tmp, "coarse.faiss", err);
+  if (s == MX_OK)
+    s = mx_coarse_write(c, path, &bytes, &xxh3, err);
+  mx_coarse_free(c);
+  if (s != MX_OK)
+    return s;
+  mx_manifest m;
+  fill_manifest(b, &defaults, bytes, xxh3, trained, &m);
+  MX_TRY(mx_manifest_write(b->tmp, &m, err));
+  return publish(b, err);
+}
+
+mx_status mx_builder_finish(mx_builder *b, mx_error *err) {
+  if (!b)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_builder_finish: NULL builder");
+  mx_status s = finish(b, err);
+  if (s != MX_OK) {
+    mx_builder_abort(b);
+    return s;
+  }
+  builder_free(b);
+  return MX_OK;
+}

@@ -1,0 +1,514 @@
+/* search.c: the search API. Opens an index (manifest, store, coarse stage),
+ * and runs queries: coarse candidates -> prefetch -> exact MaxSim rescoring
+ * in place from the LMDB map, optionally as a cascade of growing budgets. */
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "coarse.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "manifest.h"
+#include "maxsim.h"
+#include "metaidx.h"
+#include "pool.h"
+#include "record.h"
+#include "search_internal.h"
+#include "status.h"
+#include "store.h"
+#include "topk.h"
+
+/* Per-search working memory, reused across searches (never allocated per
+ * candidate). Sized for the largest candidate count seen so far. */
+typedef struct scratch {
+  struct scratch *next;
+  size_t cap;
+  int64_t *coarse_ids;
+  float *coarse_scores;
+  uint64_t *docs;       /* the current stage's candidates */
+  mx_scored *kept;      /* top-k storage of the current stage */
+  uint32_t *verified;   /* vectors already checksummed, per candidate */
+} scratch;
+
+struct mx_index {
+  char dir[PATH_MAX];
+  mx_manifest manifest;
+  mx_store *store;
+  mx_coarse *coarse;
+  mx_maxsim_fn kernel;
+  size_t vector_bytes;
+  pthread_mutex_t scratch_lock;
+  scratch *free_scratch;
+};
+
+void mx_open_options_init(mx_open_options *o) {
+  memset(o, 0, sizeof *o);
+  o->verify = 1;
+}
+
+void mx_search_options_init(mx_search_options *o) {
+  memset(o, 0, sizeof *o);
+  o->k = 10;
+  o->candidates = 100;
+  o->prefetch = 1;
+}
+
+static void scratch_free(scratch *s) {
+  if (!s)
+    return;
+  free(s->coarse_ids);
+  free(s->coarse_scores);
+  free(s->docs);
+  free(s->kept);
+  free(s->verified);
+  free(s);
+}
+
+void mx_index_close(mx_index *index) {
+  if (!index)
+    return;
+  while (index->free_scratch) {
+    scratch *s = index->free_scratch;
+    index->free_scratch = s->next;
+    scratch_free(s);
+  }
+  pthread_mutex_destroy(&index->scratch_lock);
+  mx_coarse_free(index->coarse);
+  mx_store_close(index->store);
+  free(index);
+}
+
+static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
+  mx_manifest *m = &ix->manifest;
+  MX_TRY(mx_manifest_read(ix->dir, m, err));
+  char path[PATH_MAX];
+  MX_TRY(mx_path_join(path, sizeof path, ix->dir, "store", err));
+  mx_store_open_options so;
+  mx_store_open_options_init(&so);
+  so.max_readers = opts->max_readers;
+  so.verify = opts->verify;
+  MX_TRY(mx_store_open(path, &so, &ix->store, err));
+  uint64_t count = 0;
+  MX_TRY(mx_store_count(ix->store, &count, err));
+  if (count != m->n_docs)
+    return mx_fail(err, MX_ERR_CORRUPT, "'%s': the store holds %llu documents, the manifest says %llu",
+                   ix->dir, (unsigned long long)count, (unsigned long long)m->n_docs);
+  MX_TRY(mx_path_join(path, sizeof path, ix->dir, "coarse.faiss", err));
+  MX_TRY(mx_coarse_read(path, m->coarse_bytes, m->coarse_xxh3, &ix->coarse, err));
+  if (mx_coarse_dim(ix->coarse) != m->dim || mx_coarse_count(ix->coarse) != m->n_docs)
+    return mx_fail(err, MX_ERR_CORRUPT,
+                   "'%s': coarse index has %llu vectors of dimension %u, the manifest says %llu of %u",
+                   path, (unsigned long long)mx_coarse_count(ix->coarse), mx_coarse_dim(ix->coarse),
+                   (unsigned long long)m->n_docs, m->dim);
+  mx_coarse_params defaults = {.nprobe = m->coarse_nprobe, .ef_search = m->coarse_ef_search};
+  MX_TRY(mx_coarse_set_defaults(ix->coarse, &defaults, err));
+  ix->kernel = mx_maxsim_best(m->dtype);
+  ix->vector_bytes = mx_vector_bytes(m->dtype, m->dim);
+  return MX_OK;
+}
+
+mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
+                        mx_error *err) {
+  if (!dir || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_open: NULL dir or out");
+  *out = NULL;
+  mx_open_options defaults;
+  mx_open_options_init(&defaults);
+  if (!opts)
+    opts = &defaults;
+  mx_index *ix = calloc(1, sizeof *ix);
+  if (!ix)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate an index handle");
+  pthread_mutex_init(&ix->scratch_lock, NULL);
+  snprintf(ix->dir, sizeof ix->dir, "%s", dir);
+  mx_status s = open_parts(ix, opts, err);
+  if (s != MX_OK) {
+    mx_index_close(ix);
+    return s;
+  }
+  *out = ix;
+  return MX_OK;
+}
+
+mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err) {
+  if (!index || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_info: NULL index or out");
+  const mx_manifest *m = &index->manifest;
+  memset(out, 0, sizeof *out);
+  out->format_major = m->format_major;
+  out->format_minor = m->format_minor;
+  out->dim = m->dim;
+  out->vectors_per_doc = m->vectors_per_doc;
+  out->dtype = m->dtype;
+  out->n_docs = m->n_docs;
+  out->n_budgets = m->n_budgets;
+  memcpy(out->budgets, m->budgets, sizeof out->budgets);
+  out->id_kind = m->id_kind;
+  snprintf(out->coarse_factory, sizeof out->coarse_factory, "%s", m->coarse_factory);
+  out->coarse_nprobe = m->coarse_nprobe;
+  out->coarse_ef_search = m->coarse_ef_search;
+  out->coarse_bytes = m->coarse_bytes;
+  char path[PATH_MAX];
+  if (mx_path_join(path, sizeof path, index->dir, "store", NULL) == MX_OK)
+    out->store_bytes = mx_tree_bytes(path);
+  snprintf(out->created, sizeof out->created, "%s", m->created);
+  snprintf(out->library_version, sizeof out->library_version, "%s", m->library_version);
+  return MX_OK;
+}
+
+const mx_manifest *mx_index_manifest(const mx_index *index) { return &index->manifest; }
+
+/* ---------------------------------------------------------------- scratch */
+
+static scratch *scratch_get(mx_index *ix, size_t cap) {
+  pthread_mutex_lock(&ix->scratch_lock);
+  scratch *s = ix->free_scratch;
+  if (s)
+    ix->free_scratch = s->next;
+  pthread_mutex_unlock(&ix->scratch_lock);
+  if (!s && !(s = calloc(1, sizeof *s)))
+    return NULL;
+  if (s->cap < cap) {
+    free(s->coarse_ids);
+    free(s->coarse_scores);
+    free(s->docs);
+    free(s->kept);
+    free(s->verified);
+    s->coarse_ids = malloc(cap * sizeof *s->coarse_ids);
+    s->coarse_scores = malloc(cap * sizeof *s->coarse_scores);
+    s->docs = malloc(cap * sizeof *s->docs);
+    s->kept = malloc(cap * sizeof *s->kept);
+    s->verified = malloc(cap * sizeof *s->verified);
+    s->cap = cap;
+    if (!s->coarse_ids || !s->coarse_scores || !s->docs || !s->kept || !s->verified) {
+      s->cap = 0;
+      scratch_free(s);
+      return NULL;
+    }
+  }
+  return s;
+}
+
+static void scratch_put(mx_index *ix, scratch *s) {
+  pthread_mutex_lock(&ix->scratch_lock);
+  s->next = ix->free_scratch;
+  ix->free_scratch = s;
+  pthread_mutex_unlock(&ix->scratch_lock);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* Rejects NaN/Inf in the query rows that will be used. */
+static mx_status check_query(const mx_index *ix, const float *q, uint32_t rows, mx_error *err) {
+  size_t n = (size_t)rows * ix->manifest.dim;
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(q[i]))
+      return mx_fail(err, MX_ERR_BAD_INPUT, "query vector %zu element %zu is %s",
+                     i / ix->manifest.dim, i % ix->manifest.dim, isnan(q[i]) ? "NaN" : "infinite");
+  return MX_OK;
+}
+
+static mx_status check_budget(const mx_index *ix, uint32_t r_q, uint32_t r_c,
+                              uint32_t n_query_vectors, const char *what, mx_error *err) {
+  if (r_q == 0 || r_c == 0)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s budget %ux%u: r_q and r_c must be >= 1",
+                   what, r_q, r_c);
+  if (r_q > n_query_vectors)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "%s budget %ux%u: r_q %u is more than the %u query vectors given", what, r_q,
+                   r_c, r_q, n_query_vectors);
+  if (r_c > ix->manifest.vectors_per_doc)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "%s budget %ux%u: r_c %u is more than the %u vectors stored per document",
+                   what, r_q, r_c, r_c, ix->manifest.vectors_per_doc);
+  return MX_OK;
+}
+
+/* The stages to run, the final one included (keep = k). */
+static mx_status plan_stages(const mx_index *ix, const mx_search_options *o,
+                             uint32_t n_query_vectors, mx_stage *plan, uint32_t *n_plan,
+                             uint32_t *max_r_q, mx_error *err) {
+  if (o->k == 0)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "k must be at least 1");
+  if (o->n_stages > MX_MAX_STAGES)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "at most %d cascade stages, got %u",
+                   MX_MAX_STAGES, o->n_stages);
+  *max_r_q = 1;
+  for (uint32_t i = 0; i < o->n_stages; i++) {
+    mx_stage st = o->stages[i];
+    char what[32];
+    snprintf(what, sizeof what, "cascade stage %u", i + 1);
+    MX_TRY(check_budget(ix, st.r_q, st.r_c, n_query_vectors, what, err));
+    if (st.keep == 0)
+      return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "cascade stage %u keeps 0 candidates", i + 1);
+    plan[i] = st;
+    if (st.r_q > *max_r_q)
+      *max_r_q = st.r_q;
+  }
+  uint32_t r_q = o->r_q ? o->r_q : n_query_vectors;
+  uint32_t r_c = o->r_c ? o->r_c : ix->manifest.vectors_per_doc;
+  MX_TRY(check_budget(ix, r_q, r_c, n_query_vectors, "final", err));
+  plan[o->n_stages] = (mx_stage){r_q, r_c, o->k};
+  if (r_q > *max_r_q)
+    *max_r_q = r_q;
+  *n_plan = o->n_stages + 1;
+  return MX_OK;
+}
+
+/* ---------------------------------------------------------------- search */
+
+static uint64_t external_id(const mx_index *ix, mx_store_txn *txn, uint64_t doc) {
+  if (ix->manifest.id_kind != MX_IDS_U64)
+    return doc;
+  const void *key;
+  size_t len;
+  if (mx_store_get_key(txn, doc, &key, &len, NULL) != MX_OK || len != 8)
+    return doc;
+  return mx_get_be64(key);
+}
+
+/* Scores docs[0..n) at one stage's budget, keeping the best st->keep in
+ * s->kept; returns how many were kept in *n_kept. */
+static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, const mx_stage *st,
+                           const mx_search_options *o, scratch *s, size_t n, size_t *n_kept,
+                           mx_search_stats *stats, mx_error *err) {
+  mx_topk top;
+  mx_topk_init(&top, s->kept, st->keep < n ? st->keep : n);
+  for (size_t i = 0; i < n; i++) {
+    mx_record_view v;
+    mx_status rs = mx_store_read_prefix(txn, s->docs[i], st->r_c, s->verified[i], &v, err);
+    if (rs == MX_ERR_CORRUPT && o->skip_corrupt) {
+      stats->corrupt_skipped++;
+      continue;
+    }
+    if (rs != MX_OK)
+      return rs;
+    if (st->r_c > s->verified[i]) {
+      stats->bytes_touched += (uint64_t)(st->r_c - s->verified[i]) * ix->vector_bytes;
+      s->verified[i] = st->r_c;
+    }
+    mx_topk_push(&top, ix->kernel(q, st->r_q, v.vectors, st->r_c, ix->manifest.dim), s->docs[i]);
+    stats->scored++;
+  }
+  *n_kept = mx_topk_finish(&top);
+  return MX_OK;
+}
+
+/* Moves the survivors (best first in s->kept) to be the next stage's
+ * candidates, carrying each one's verified count along. */
+static void promote_survivors(scratch *s, size_t n_before, size_t n_kept) {
+  for (size_t i = 0; i < n_kept; i++) {
+    uint64_t doc = s->kept[i].doc;
+    uint32_t verified = 0;
+    for (size_t j = 0; j < n_before; j++) /* n_before is small: candidates */
+      if (s->docs[j] == doc) {
+        verified = s->verified[j];
+        break;
+      }
+    s->coarse_ids[i] = (int64_t)doc;
+    s->verified[i] = verified;
+  }
+  for (size_t i = 0; i < n_kept; i++)
+    s->docs[i] = (uint64_t)s->coarse_ids[i];
+}
+
+static mx_status search_in(mx_index *ix, mx_store_txn *txn, scratch *s, const float *query,
+                           const mx_stage *plan, uint32_t n_plan, const mx_search_options *o,
+                           size_t n_cand, mx_hit *hits, uint32_t *n_hits, mx_search_stats *st,
+                           mx_error *err) {
+  uint64_t t0 = mx_now_ns();
+  mx_coarse_params cp = {.nprobe = o->nprobe, .ef_search = o->ef_search};
+  MX_TRY(mx_coarse_search(ix->coarse, 1, query, (uint32_t)n_cand, &cp, s->coarse_scores,
+                          s->coarse_ids, err));
+  size_t n = 0;
+  for (size_t i = 0; i < n_cand; i++)
+    if (s->coarse_ids[i] >= 0) {
+      s->docs[n] = (uint64_t)s->coarse_ids[i];
+      s->kept[n] = (mx_scored){s->coarse_scores[i], s->docs[n]};
+      s->verified[n] = 0;
+      n++;
+    }
+  st->candidates = n;
+  st->coarse_ms = mx_ms_since(t0);
+  if (o->coarse_only) {
+    size_t k = o->k < n ? o->k : n;
+    for (size_t i = 0; i < k; i++)
+      hits[i] = (mx_hit){s->kept[i].doc, external_id(ix, txn, s->kept[i].doc), s->kept[i].score};
+    *n_hits = (uint32_t)k;
+    return MX_OK;
+  }
+  if (o->prefetch) {
+    uint64_t tp = mx_now_ns();
+    st->bytes_prefetched = mx_store_prefetch(txn, s->docs, n, plan[0].r_c);
+    st->prefetch_ms = mx_ms_since(tp);
+  }
+  size_t n_kept = 0;
+  for (uint32_t p = 0; p < n_plan; p++) {
+    uint64_t ts = mx_now_ns();
+    if (p > 0 && o->prefetch && plan[p].r_c > plan[p - 1].r_c)
+      st->bytes_prefetched += mx_store_prefetch(txn, s->docs, n, plan[p].r_c);
+    MX_TRY(run_stage(ix, txn, query, &plan[p], o, s, n, &n_kept, st, err));
+    st->stage_ms[p] = mx_ms_since(ts);
+    st->rescore_ms += st->stage_ms[p];
+    st->n_stages_run = p + 1;
+    if (p + 1 < n_plan) {
+      promote_survivors(s, n, n_kept);
+      n = n_kept;
+    }
+  }
+  for (size_t i = 0; i < n_kept; i++)
+    hits[i] = (mx_hit){s->kept[i].doc, external_id(ix, txn, s->kept[i].doc), s->kept[i].score};
+  *n_hits = (uint32_t)n_kept;
+  return MX_OK;
+}
+
+mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
+                    const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
+                    mx_search_stats *stats, mx_error *err) {
+  uint64_t t0 = mx_now_ns();
+  if (!index || !query || !hits || !n_hits)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_search: NULL index, query, hits or n_hits");
+  *n_hits = 0;
+  if (n_query_vectors == 0)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_search: the query has no vectors");
+  mx_search_options defaults;
+  mx_search_options_init(&defaults);
+  const mx_search_options *o = opts ? opts : &defaults;
+  mx_stage plan[MX_MAX_STAGES + 1];
+  uint32_t n_plan = 0, max_r_q = 1;
+  MX_TRY(plan_stages(index, o, n_query_vectors, plan, &n_plan, &max_r_q, err));
+  MX_TRY(check_query(index, query, o->coarse_only ? 1 : max_r_q, err));
+  uint64_t n_docs = index->manifest.n_docs;
+  size_t n_cand = o->candidates > o->k ? o->candidates : o->k;
+  if (n_cand > n_docs)
+    n_cand = (size_t)n_docs;
+
+  mx_search_stats local;
+  mx_search_stats *st = stats ? stats : &local;
+  memset(st, 0, sizeof *st);
+  scratch *s = scratch_get(index, n_cand);
+  if (!s)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate search scratch for %zu candidates",
+                   n_cand);
+  mx_store_txn *txn = NULL;
+  mx_status rc = mx_store_txn_begin(index->store, &txn, err);
+  if (rc == MX_OK)
+    rc = search_in(index, txn, s, query, plan, n_plan, o, n_cand, hits, n_hits, st, err);
+  mx_store_txn_end(txn);
+  scratch_put(index, s);
+  if (rc != MX_OK)
+    *n_hits = 0;
+  st->total_ms = mx_ms_since(t0);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- batch */
+
+typedef struct batch_job {
+  mx_index *index;
+  const float *queries;
+  uint32_t vectors_per_query;
+  const mx_search_options *opts;
+  uint32_t k;
+  mx_hit *hits;
+  uint32_t *n_hits;
+  mx_search_stats *stats;
+  atomic_int failed;
+  pthread_mutex_t err_lock;
+  mx_error first_err;
+  mx_status first_status;
+} batch_job;
+
+static void batch_one(void *ctx, size_t q, unsigned worker) {
+  (void)worker;
+  batch_job *job = ctx;
+  if (atomic_load(&job->failed))
+    return;
+  mx_error err;
+  mx_error_clear(&err);
+  size_t stride = (size_t)job->vectors_per_query * job->index->manifest.dim;
+  mx_status s = mx_search(job->index, job->queries + q * stride, job->vectors_per_query, job->opts,
+                          job->hits + q * job->k, &job->n_hits[q],
+                          job->stats ? &job->stats[q] : NULL, &err);
+  if (s != MX_OK && !atomic_exchange(&job->failed, 1)) {
+    pthread_mutex_lock(&job->err_lock);
+    job->first_status = s;
+    job->first_err = err;
+    mx_fail_context(&job->first_err, s, "query %zu", q);
+    pthread_mutex_unlock(&job->err_lock);
+  }
+}
+
+mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_queries,
+                          uint32_t vectors_per_query, const mx_search_options *opts,
+                          uint32_t threads, mx_hit *hits, uint32_t *n_hits,
+                          mx_search_stats *stats, mx_error *err) {
+  if (!index || (!queries && n_queries) || (!hits && n_queries) || (!n_hits && n_queries))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_search_batch: NULL argument");
+  mx_search_options defaults;
+  mx_search_options_init(&defaults);
+  batch_job job = {.index = index,
+                   .queries = queries,
+                   .vectors_per_query = vectors_per_query,
+                   .opts = opts ? opts : &defaults,
+                   .hits = hits,
+                   .n_hits = n_hits,
+                   .stats = stats};
+  job.k = job.opts->k;
+  atomic_init(&job.failed, 0);
+  pthread_mutex_init(&job.err_lock, NULL);
+  mx_parallel_for(threads, n_queries, batch_one, &job);
+  pthread_mutex_destroy(&job.err_lock);
+  if (atomic_load(&job.failed)) {
+    if (err)
+      *err = job.first_err;
+    return job.first_status;
+  }
+  return MX_OK;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
+                           mx_error *err) {
+  if (!index || (!buf && cap) || !len)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_doc_key: NULL argument");
+  if (doc >= index->manifest.n_docs)
+    return mx_fail(err, MX_ERR_NOT_FOUND, "document %llu is not in the index (%llu documents)",
+                   (unsigned long long)doc, (unsigned long long)index->manifest.n_docs);
+  char digits[24];
+  const void *key = digits;
+  size_t n;
+  mx_store_txn *txn = NULL;
+  if (index->manifest.id_kind == MX_IDS_ROW) {
+    n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)doc);
+  } else {
+    MX_TRY(mx_store_txn_begin(index->store, &txn, err));
+    mx_status s = mx_store_get_key(txn, doc, &key, &n, err);
+    if (s != MX_OK) {
+      mx_store_txn_end(txn);
+      return s;
+    }
+    if (index->manifest.id_kind == MX_IDS_U64) {
+      uint64_t id = n == 8 ? mx_get_be64(key) : 0;
+      n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)id);
+      key = digits;
+    }
+  }
+  *len = n;
+  if (cap > 0) {
+    size_t copy = n < cap - 1 ? n : cap - 1;
+    memcpy(buf, key, copy);
+    buf[copy] = '\0';
+  }
+  mx_store_txn_end(txn);
+  return MX_OK;
+}
+
+mx_store *mx_index_store(mx_index *index) { return index->store; }
+mx_maxsim_fn mx_index_kernel(const mx_index *index) { return index->kernel; }

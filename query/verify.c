@@ -1,0 +1,95 @@
+/* verify.c: mx_index_verify, a full check of an index directory: manifest,
+ * coarse.faiss checksum, every record segment and the id maps. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coarse.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "metaidx.h"
+#include "status.h"
+#include "store.h"
+
+typedef struct verify_ctx {
+  mx_problem_fn fn;
+  void *ctx;
+  mx_verify_report *report;
+  const char *store_path;
+} verify_ctx;
+
+static void problem(verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(verify_ctx *v, const char *fmt, ...) {
+  char msg[MX_ERROR_MESSAGE_MAX + 64];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  v->report->problems++;
+  if (v->fn)
+    v->fn(v->ctx, msg);
+}
+
+static int store_problem(void *ctx, uint64_t id, mx_status status, const char *message) {
+  verify_ctx *v = ctx;
+  (void)status;
+  problem(v, "%s: document %llu: %s", v->store_path, (unsigned long long)id, message);
+  return 0;
+}
+
+static void verify_store(verify_ctx *v, const mx_manifest *m, int have_manifest) {
+  mx_store_open_options so;
+  mx_store_open_options_init(&so);
+  mx_store *store = NULL;
+  mx_error err;
+  mx_error_clear(&err);
+  if (mx_store_open(v->store_path, &so, &store, &err) != MX_OK) {
+    problem(v, "%s", err.message);
+    return;
+  }
+  mx_store_verify_report sr = {0};
+  if (mx_store_verify(store, have_manifest ? m->dim : 0, have_manifest ? m->vectors_per_doc : 0,
+                      have_manifest ? (int)m->dtype : -1, store_problem, v, &sr, &err) != MX_OK)
+    problem(v, "%s", err.message);
+  v->report->records = sr.records;
+  v->report->bad_records = sr.bad_records;
+  v->report->bad_keys = sr.bad_keys;
+  if (have_manifest && sr.records != m->n_docs)
+    problem(v, "%s: holds %llu documents, the manifest says %llu", v->store_path,
+            (unsigned long long)sr.records, (unsigned long long)m->n_docs);
+  mx_store_close(store);
+}
+
+mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
+                          mx_verify_report *report, mx_error *err) {
+  if (!dir || !report)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_verify: NULL dir or report");
+  memset(report, 0, sizeof *report);
+  if (!mx_path_exists(dir))
+    return mx_fail(err, MX_ERR_NOT_FOUND, "'%s' does not exist", dir);
+  char store_path[PATH_MAX], coarse_path[PATH_MAX];
+  MX_TRY(mx_path_join(store_path, sizeof store_path, dir, "store", err));
+  MX_TRY(mx_path_join(coarse_path, sizeof coarse_path, dir, "coarse.faiss", err));
+  verify_ctx v = {.fn = fn, .ctx = ctx, .report = report, .store_path = store_path};
+
+  mx_manifest m;
+  mx_error e;
+  mx_error_clear(&e);
+  int have_manifest = mx_manifest_read(dir, &m, &e) == MX_OK;
+  if (!have_manifest)
+    problem(&v, "%s", e.message);
+  if (have_manifest) {
+    mx_coarse *c = NULL;
+    mx_error_clear(&e);
+    if (mx_coarse_read(coarse_path, m.coarse_bytes, m.coarse_xxh3, &c, &e) != MX_OK)
+      problem(&v, "%s", e.message);
+    else if (mx_coarse_count(c) != m.n_docs || mx_coarse_dim(c) != m.dim)
+      problem(&v, "%s: %llu vectors of dimension %u, the manifest says %llu of %u", coarse_path,
+              (unsigned long long)mx_coarse_count(c), mx_coarse_dim(c),
+              (unsigned long long)m.n_docs, m.dim);
+    mx_coarse_free(c);
+  }
+  verify_store(&v, &m, have_manifest);
+  return MX_OK;
+}

@@ -1,0 +1,324 @@
+/* test_builder.c: the offline builder through the public API, on real LMDB,
+ * FAISS and files in a temporary directory. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "helpers.h"
+#include "manifest.h"
+#include "metaidx.h"
+
+#define DIM 24
+#define R 8
+
+static float *random_docs(uint64_t seed, size_t n) {
+  mx_test_rng rng = {seed};
+  float *v = malloc(n * R * DIM * sizeof(float));
+  cr_assert_not_null(v);
+  mx_test_random_unit_vectors(&rng, v, n * R, DIM);
+  return v;
+}
+
+static char *path_in(const char *dir, const char *name) {
+  char *p = malloc(PATH_MAX);
+  snprintf(p, PATH_MAX, "%s/%s", dir, name);
+  return p;
+}
+
+static mx_status build(const char *dir, const float *docs, size_t n, const mx_build_options *o,
+                       mx_error *err) {
+  mx_builder *b = NULL;
+  mx_status s = mx_builder_open(dir, DIM, R, o, &b, err);
+  if (s != MX_OK)
+    return s;
+  s = mx_builder_add(b, n, NULL, NULL, NULL, docs, MX_DTYPE_F32, err);
+  if (s != MX_OK) {
+    mx_builder_abort(b);
+    return s;
+  }
+  return mx_builder_finish(b, err);
+}
+
+/* Every hit list of a batch of queries, for comparing two indexes. */
+static void search_all(const char *dir, const float *queries, uint32_t nq, mx_hit *hits,
+                       uint32_t *n_hits) {
+  mx_index *ix = NULL;
+  mx_error err;
+  cr_assert_eq(mx_index_open(dir, NULL, &ix, &err), MX_OK, "%s", err.message);
+  mx_search_options o;
+  mx_search_options_init(&o);
+  o.candidates = 50;
+  cr_assert_eq(mx_search_batch(ix, queries, nq, R, &o, 1, hits, n_hits, NULL, &err), MX_OK, "%s",
+               err.message);
+  mx_index_close(ix);
+}
+
+Test(builder, several_adds_equal_one_add) {
+  char *tmp = mx_test_tmpdir("builder_adds");
+  char *one = path_in(tmp, "one"), *many = path_in(tmp, "many");
+  size_t n = 300;
+  float *docs = random_docs(1, n);
+  mx_build_options o;
+  mx_build_options_init(&o);
+  mx_error err;
+  cr_assert_eq(build(one, docs, n, &o, &err), MX_OK, "%s", err.message);
+  mx_builder *b = NULL;
+  cr_assert_eq(mx_builder_open(many, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+  size_t sizes[] = {1, 99, 0, 37, 163};
+  size_t at = 0;
+  for (size_t i = 0; i < 5; i++) {
+    cr_assert_eq(mx_builder_add(b, sizes[i], NULL, NULL, NULL, docs + at * R * DIM, MX_DTYPE_F32,
+                                &err),
+                 MX_OK, "%s", err.message);
+    at += sizes[i];
+  }
+  cr_assert_eq(at, n);
+  cr_assert_eq(mx_builder_finish(b, &err), MX_OK, "%s", err.message);
+
+  mx_hit h1[20 * 10], h2[20 * 10];
+  uint32_t n1[20], n2[20];
+  search_all(one, docs, 20, h1, n1);
+  search_all(many, docs, 20, h2, n2);
+  for (int q = 0; q < 20; q++) {
+    cr_assert_eq(n1[q], n2[q]);
+    cr_assert_eq(n1[q], 10);
+    for (uint32_t i = 0; i < n1[q]; i++) {
+      cr_assert_eq(h1[q * 10 + i].doc, h2[q * 10 + i].doc);
+      cr_assert_float_eq(h1[q * 10 + i].score, h2[q * 10 + i].score, 0.0f);
+    }
+    cr_assert_eq(h1[q * 10].doc, (uint64_t)q, "a document's own vectors find it first");
+  }
+  free(docs);
+  free(one);
+  free(many);
+  mx_test_tmpdir_remove(tmp);
+}
+
+Test(builder, manifest_records_the_build) {
+  char *tmp = mx_test_tmpdir("builder_manifest");
+  char *dir = path_in(tmp, "ix");
+  float *docs = random_docs(2, 100);
+  mx_build_options o;
+  mx_build_options_init(&o);
+  o.dtype = MX_DTYPE_BF16;
+  o.keep = 5;
+  mx_error err;
+  cr_assert_eq(build(dir, docs, 100, &o, &err), MX_OK, "%s", err.message);
+  mx_manifest m;
+  cr_assert_eq(mx_manifest_read(dir, &m, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(m.dim, DIM);
+  cr_assert_eq(m.vectors_per_doc, 5);
+  cr_assert_eq(m.input_vectors_per_doc, R);
+  cr_assert_eq(m.dtype, MX_DTYPE_BF16);
+  cr_assert_eq(m.n_docs, 100);
+  /* MetaEmbed's list clipped to 5 kept vectors: (1,1) (2,4) then (4,5). */
+  cr_assert_eq(m.n_budgets, 3);
+  cr_assert_eq(m.budgets[2].r_c, 5);
+  cr_assert_eq(m.budgets[1].r_c, 4);
+  cr_assert_neq(m.coarse_factory[0], '\0');
+  cr_assert_neq(m.coarse_xxh3, 0);
+  char *lock = path_in(tmp, "ix.building.lock"), *building = path_in(tmp, "ix.building");
+  cr_assert_not(mx_path_exists(lock), "the lock file is gone after a build");
+  cr_assert_not(mx_path_exists(building), "the build directory is gone after publishing");
+  mx_index *ix = NULL;
+  cr_assert_eq(mx_index_open(dir, NULL, &ix, &err), MX_OK, "%s", err.message);
+  mx_search_options so;
+  mx_search_options_init(&so);
+  so.r_c = 6;
+  mx_hit hits[10];
+  uint32_t nh;
+  cr_assert_eq(mx_search(ix, docs, R, &so, hits, &nh, NULL, &err), MX_ERR_INVALID_ARGUMENT,
+               "r_c beyond --keep is refused");
+  cr_assert(strstr(err.message, "r_c 6") != NULL, "%s", err.message);
+  mx_index_close(ix);
+  free(lock);
+  free(building);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
+
+Test(builder, bad_input_leaves_no_index) {
+  char *tmp = mx_test_tmpdir("builder_bad");
+  char *dir = path_in(tmp, "ix");
+  size_t n = 50;
+  mx_build_options o;
+  mx_build_options_init(&o);
+  struct {
+    const char *what;
+    size_t doc, vec, elem;
+    float value;
+    const char *message;
+  } cases[] = {
+      {"NaN", 7, 2, 3, NAN, "document 7 vector 2 element 3 is NaN"},
+      {"Inf", 9, 0, 0, INFINITY, "is infinite"},
+      {"not normalised", 11, 1, 0, 5.0f, "has norm"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    float *docs = random_docs(3, n);
+    docs[(cases[c].doc * R + cases[c].vec) * DIM + cases[c].elem] = cases[c].value;
+    mx_error err;
+    cr_assert_eq(build(dir, docs, n, &o, &err), MX_ERR_BAD_INPUT, "%s", cases[c].what);
+    cr_assert(strstr(err.message, cases[c].message) != NULL, "%s: %s", cases[c].what,
+              err.message);
+    cr_assert_not(mx_path_exists(dir), "%s: no index directory", cases[c].what);
+    free(docs);
+  }
+  float *docs = random_docs(4, n);
+  memset(docs + (3 * R + 4) * DIM, 0, DIM * sizeof(float));
+  mx_error err;
+  cr_assert_eq(build(dir, docs, n, &o, &err), MX_ERR_BAD_INPUT);
+  cr_assert(strstr(err.message, "document 3 vector 4 is all zeros") != NULL, "%s", err.message);
+  cr_assert_not(mx_path_exists(dir));
+  /* normalize accepts what was rejected for its norm */
+  float *big = random_docs(5, n);
+  for (size_t i = 0; i < n * R * DIM; i++)
+    big[i] *= 3.0f;
+  cr_assert_eq(build(dir, big, n, &o, &err), MX_ERR_BAD_INPUT);
+  o.normalize = 1;
+  cr_assert_eq(build(dir, big, n, &o, &err), MX_OK, "%s", err.message);
+  cr_assert(mx_path_exists(dir));
+  free(big);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
+
+Test(builder, existing_target_needs_overwrite_and_must_be_an_index) {
+  char *tmp = mx_test_tmpdir("builder_exists");
+  char *dir = path_in(tmp, "ix");
+  float *docs = random_docs(6, 40);
+  mx_build_options o;
+  mx_build_options_init(&o);
+  mx_error err;
+  cr_assert_eq(build(dir, docs, 40, &o, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(build(dir, docs, 30, &o, &err), MX_ERR_EXISTS);
+  cr_assert(strstr(err.message, "already exists") != NULL, "%s", err.message);
+  o.overwrite = 1;
+  cr_assert_eq(build(dir, docs, 30, &o, &err), MX_OK, "%s", err.message);
+  mx_manifest m;
+  cr_assert_eq(mx_manifest_read(dir, &m, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(m.n_docs, 30, "the new index replaced the old one");
+  char *building = path_in(tmp, "ix.building");
+  cr_assert_not(mx_path_exists(building), "the old index was removed after the swap");
+  /* a directory with someone else's files is never replaced */
+  char *other = path_in(tmp, "other");
+  cr_assert_eq(mx_mkdir_p(other, &err), MX_OK);
+  char *precious = path_in(other, "precious.txt");
+  cr_assert_eq(mx_write_file_atomic(precious, "x", 1, &err), MX_OK);
+  cr_assert_eq(build(other, docs, 30, &o, &err), MX_ERR_EXISTS);
+  cr_assert(strstr(err.message, "not a metaidx index") != NULL, "%s", err.message);
+  cr_assert(mx_path_exists(precious));
+  free(precious);
+  free(other);
+  free(building);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
+
+Test(builder, external_ids_round_trip) {
+  char *tmp = mx_test_tmpdir("builder_ids");
+  char *dir_u64 = path_in(tmp, "u64"), *dir_str = path_in(tmp, "str");
+  size_t n = 60;
+  float *docs = random_docs(7, n);
+  uint64_t ids[60];
+  char keys_buf[60][32];
+  const char *keys[60];
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = 0xfedcba9876543210ull - i * 1000003ull;
+    snprintf(keys_buf[i], sizeof keys_buf[i], "doc-%03zu-é", i);
+    keys[i] = keys_buf[i];
+  }
+  mx_build_options o;
+  mx_build_options_init(&o);
+  mx_error err;
+  mx_builder *b = NULL;
+  o.id_kind = MX_IDS_U64;
+  cr_assert_eq(mx_builder_open(dir_u64, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_builder_add(b, n, ids, NULL, NULL, docs, MX_DTYPE_F32, &err), MX_OK, "%s",
+               err.message);
+  cr_assert_eq(mx_builder_finish(b, &err), MX_OK, "%s", err.message);
+  o.id_kind = MX_IDS_STRING;
+  cr_assert_eq(mx_builder_open(dir_str, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_builder_add(b, n, NULL, keys, NULL, docs, MX_DTYPE_F32, &err), MX_OK, "%s",
+               err.message);
+  cr_assert_eq(mx_builder_finish(b, &err), MX_OK, "%s", err.message);
+
+  mx_index *ix = NULL;
+  cr_assert_eq(mx_index_open(dir_u64, NULL, &ix, &err), MX_OK, "%s", err.message);
+  mx_hit hits[10];
+  uint32_t nh;
+  cr_assert_eq(mx_search(ix, docs + 13 * R * DIM, R, NULL, hits, &nh, NULL, &err), MX_OK, "%s",
+               err.message);
+  cr_assert_eq(hits[0].doc, 13);
+  cr_assert_eq(hits[0].id, ids[13], "64-bit external id comes back whole");
+  char key[64];
+  size_t len;
+  cr_assert_eq(mx_index_doc_key(ix, 13, key, sizeof key, &len, &err), MX_OK, "%s", err.message);
+  char want[32];
+  snprintf(want, sizeof want, "%llu", (unsigned long long)ids[13]);
+  cr_assert_str_eq(key, want);
+  mx_index_close(ix);
+  cr_assert_eq(mx_index_open(dir_str, NULL, &ix, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_index_doc_key(ix, 42, key, sizeof key, &len, &err), MX_OK, "%s", err.message);
+  cr_assert_str_eq(key, keys[42]);
+  cr_assert_eq(len, strlen(keys[42]));
+  cr_assert_eq(mx_index_doc_key(ix, 60, key, sizeof key, &len, &err), MX_ERR_NOT_FOUND);
+  mx_index_close(ix);
+
+  /* a duplicate id fails the build and leaves nothing */
+  char *dir_dup = path_in(tmp, "dup");
+  ids[30] = ids[10];
+  o.id_kind = MX_IDS_U64;
+  cr_assert_eq(mx_builder_open(dir_dup, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_builder_add(b, n, ids, NULL, NULL, docs, MX_DTYPE_F32, &err), MX_ERR_EXISTS);
+  cr_assert_eq(mx_builder_add(b, 1, ids, NULL, NULL, docs, MX_DTYPE_F32, &err), MX_ERR_STATE);
+  mx_builder_abort(b);
+  cr_assert_not(mx_path_exists(dir_dup));
+  free(dir_dup);
+  free(docs);
+  free(dir_u64);
+  free(dir_str);
+  mx_test_tmpdir_remove(tmp);
+}
+
+Test(builder, invalid_options_are_clear_errors) {
+  char *tmp = mx_test_tmpdir("builder_opts");
+  char *dir = path_in(tmp, "ix");
+  mx_build_options o;
+  mx_build_options_init(&o);
+  mx_builder *b = NULL;
+  mx_error err;
+  cr_assert_eq(mx_builder_open(dir, 0, R, &o, &b, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(mx_builder_open(dir, DIM, 0, &o, &b, &err), MX_ERR_INVALID_ARGUMENT);
+  o.keep = R + 1;
+  cr_assert_eq(mx_builder_open(dir, DIM, R, &o, &b, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err.message, "keep") != NULL, "%s", err.message);
+  o.keep = 0;
+  o.n_budgets = 1;
+  o.budgets[0] = (mx_budget){4, R + 2};
+  cr_assert_eq(mx_builder_open(dir, DIM, R, &o, &b, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err.message, "budget 4x10") != NULL, "%s", err.message);
+  o.n_budgets = 0;
+  o.coarse_factory = "NotAnIndex123";
+  float *docs = random_docs(8, 20);
+  cr_assert_eq(build(dir, docs, 20, &o, &err), MX_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err.message, "NotAnIndex123") != NULL, "%s", err.message);
+  cr_assert_not(mx_path_exists(dir));
+  cr_assert_null(b);
+  cr_assert_eq(mx_builder_add(NULL, 1, NULL, NULL, NULL, docs, MX_DTYPE_F32, &err),
+               MX_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(mx_builder_finish(NULL, &err), MX_ERR_INVALID_ARGUMENT);
+  mx_builder_abort(NULL);
+  cr_assert_eq(mx_builder_open(dir, DIM, R, NULL, &b, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_builder_finish(b, &err), MX_ERR_BAD_INPUT, "an empty build is an error");
+  cr_assert_not(mx_path_exists(dir));
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
