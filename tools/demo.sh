@@ -25,7 +25,7 @@ echo "== gen: $N documents x 64 vectors x d=$D, $Q queries x 16 vectors (f16)"
 "$M" gen --out "$out/data" --n "$N" --queries "$Q" --rc 64 --rq 16 --d "$D" --dtype f16
 echo "== build: $out/index (stored f16)"
 "$M" build --out "$out/index" --overwrite --dtype f16 "$out/data/docs.npy"
-"$M" info "$out/index" | sed -n 's/^  "\(n_docs\|coarse_factory\|store_bytes\|simd\)": \(.*\),\{0,1\}$/   \1: \2/p'
+"$M" info "$out/index" | sed -nE 's/^  "(n_docs|coarse_factory|coarse_nprobe|store_bytes|simd)": (.*[^,]),?$/   \1: \2/p'
 
 num() { # key, json: the number after "key":
   sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" <<<"$2"
