@@ -497,3 +497,62 @@ Test(cli, eval_scores_and_errors) {
   paths_free();
   mx_test_tmpdir_remove(tmp);
 }
+
+/* Flips one byte of path at offset (or, if needle is given, inside the
+ * first occurrence of needle). */
+static void flip_byte(const char *path, const void *needle, size_t needle_len, size_t offset) {
+  char *buf = NULL;
+  size_t len = 0;
+  mx_error err;
+  cr_assert_eq(mx_read_file(path, (size_t)1 << 30, &buf, &len, &err), MX_OK, "%s", err.message);
+  size_t at = offset;
+  if (needle) {
+    const char *p = memmem(buf, len, needle, needle_len);
+    cr_assert_not_null(p, "%s: pattern not found", path);
+    at = (size_t)(p - buf) + offset;
+  }
+  cr_assert_lt(at, len);
+  free(buf);
+  FILE *fp = fopen(path, "r+b");
+  cr_assert_not_null(fp);
+  cr_assert_eq(fseek(fp, (long)at, SEEK_SET), 0);
+  int c = fgetc(fp);
+  cr_assert_eq(fseek(fp, (long)at, SEEK_SET), 0);
+  fputc(c ^ 0x55, fp);
+  fclose(fp);
+}
+
+Test(cli, verify_reports_each_problem_and_fails) {
+  char *tmp = mx_test_tmpdir("cli_verify");
+  char *docs = path_in(tmp, "docs.npy"), *idx = path_in(tmp, "idx");
+  const uint32_t R = 4, d = 8;
+  write_docs(docs, 200, R, d, 21);
+  RUN_OK(tmp, "build", "--out", idx, "--dtype", "f32", docs);
+  RUN_OK(tmp, "verify", idx);
+
+  /* A stored vector (f32: the input's bytes) damaged in the store. */
+  mx_npy f;
+  mx_error err;
+  cr_assert_eq(mx_npy_open(docs, &f, &err), MX_OK, "%s", err.message);
+  float vec[8];
+  memcpy(vec, (const float *)f.data + (size_t)100 * R * d, sizeof vec);
+  mx_npy_close(&f);
+  flip_byte(path_in(idx, "store/data.mdb"), vec, sizeof vec, 5);
+  result r = RUN(tmp, "verify", idx);
+  cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+  cr_assert_gt(strlen(r.out), 0, "no problem printed");
+  cr_assert(strstr(r.err, "problems=1"), "%s", r.err);
+  result_free(&r);
+
+  /* And the coarse index, too: each problem is reported. */
+  flip_byte(path_in(idx, "coarse.faiss"), NULL, 0, 100);
+  r = RUN(tmp, "verify", idx);
+  cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+  cr_assert(strstr(r.out, "coarse.faiss"), "%s", r.out);
+  cr_assert(strstr(r.err, "problems=2"), "%s", r.err);
+  result_free(&r);
+  r = RUN(tmp, "info", idx);
+  EXPECT_FAIL(r, 1, NULL, "metaidx info: ", "coarse.faiss");
+  paths_free();
+  mx_test_tmpdir_remove(tmp);
+}
