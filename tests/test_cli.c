@@ -454,6 +454,17 @@ Test(cli, bad_inputs_fail_clearly_and_create_nothing) {
   cr_assert_eq(r.status, 0, "%s", r.err);
   cr_assert(strncmp(r.out, "0 Q0 ", 5) == 0 && r.out[5] >= 'a' && r.out[5] <= 'j', "%s", r.out);
   result_free(&r);
+  /* u64 ids from a .npy file show in the run. */
+  uint64_t big_ids[10];
+  for (int i = 0; i < 10; i++)
+    big_ids[i] = 18446744073709551000ull + (uint64_t)i;
+  char *ids_u64 = path_in(tmp, "u64.npy"), *idx_u64 = path_in(tmp, "idx_u64");
+  cr_assert_eq(mx_npy_write(ids_u64, MX_NPY_U64, 1, s1, big_ids, &err), MX_OK);
+  RUN_OK(tmp, "build", "--out", idx_u64, "--ids", ids_u64, good);
+  r = RUN(tmp, "exact", "--index", idx_u64, "--queries", good, "--k", "1");
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.out, "0 Q0 1844674407370955100"), "%s", r.out);
+  result_free(&r);
   /* Queries of another dimension. */
   r = RUN(tmp, "search", "--index", idx, "--queries", d16);
   EXPECT_FAIL(r, 1, NULL, "d16.npy", "d = 16");

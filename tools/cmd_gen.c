@@ -1,6 +1,6 @@
 /* cmd_gen.c: `metaidx gen`, a deterministic synthetic MetaEmbed-shaped
  * collection (docs.npy, queries.npy, qrels) via mx_synth_write. */
-#include <stdlib.h>
+#include <stdio.h>
 
 #include "cli.h"
 #include "synth.h"
@@ -45,5 +45,9 @@ int cmd_gen(int argc, char **argv) {
   p.query_noise = (float)noise;
   if (mx_synth_write(&p, out, dtype, &err) != MX_OK)
     return cli_fail_err("gen", &err);
+  fprintf(stderr,
+          "metaidx gen: %s/docs.npy [%llu, %u, %u], %s/queries.npy [%llu, %u, %u], %s/qrels (%s)\n",
+          out, (unsigned long long)p.n_docs, p.doc_vectors, p.dim, out,
+          (unsigned long long)p.n_queries, p.query_vectors, p.dim, out, dtype_name);
   return CLI_EXIT_OK;
 }
