@@ -154,7 +154,15 @@ static mx_status check_target(const char *dir, int overwrite, mx_error *err) {
   return MX_OK;
 }
 
+/* Creates the target's parent directory if needed, then takes the lock. */
 static mx_status take_lock(mx_builder *b, mx_error *err) {
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", b->dir);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = '\0';
+    MX_TRY(mx_mkdir_p(parent, err));
+  }
   b->lock_fd = open(b->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (b->lock_fd < 0)
     return mx_fail(err, mx_status_from_errno(errno), "cannot create '%s': %s", b->lock,
