@@ -27,7 +27,7 @@
 /* Leading vectors read back from the store per mx_coarse_add call. */
 #define ADD_BATCH 4096
 /* Memory the training reservoir may take, whatever d is. */
-#define SAMPLE_BYTES_MAX ((uint64_t)256 << 20)
+#define SAMPLE_BYTES_MAX ((uint64_t)512 << 20)
 #define SAMPLE_VECTORS_MAX 262144u
 /* How far from 1 a vector's norm may be before it is rejected. */
 #define NORM_TOLERANCE 1e-2
@@ -154,7 +154,15 @@ static mx_status check_target(const char *dir, int overwrite, mx_error *err) {
   return MX_OK;
 }
 
+/* Creates the target's parent directory if needed, then takes the lock. */
 static mx_status take_lock(mx_builder *b, mx_error *err) {
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", b->dir);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = '\0';
+    MX_TRY(mx_mkdir_p(parent, err));
+  }
   b->lock_fd = open(b->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (b->lock_fd < 0)
     return mx_fail(err, mx_status_from_errno(errno), "cannot create '%s': %s", b->lock,
@@ -510,8 +518,12 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   b->store = NULL;
 
   mx_coarse_params defaults = {0};
+  /* The default rule sizes IVF lists from N; when the sample holds fewer
+   * vectors than N, size them from the sample, so every list trains on
+   * enough points. */
   if (!b->factory[0])
-    mx_coarse_default_factory(b->n_docs, b->dim, b->factory, sizeof b->factory, &defaults);
+    mx_coarse_default_factory(b->n_docs < b->sample_n ? b->n_docs : b->sample_n, b->dim,
+                              b->factory, sizeof b->factory, &defaults);
   if (b->opts.coarse_nprobe)
     defaults.nprobe = b->opts.coarse_nprobe;
   char path[PATH_MAX];

@@ -5,7 +5,12 @@
  * into blocks of DB <= 4 vectors; one block call keeps QB*DB (x U unrolled
  * over dim) 8-lane accumulators in registers, so every stored chunk loaded
  * and converted feeds QB FMAs and every query chunk feeds DB. 8-12 independent
- * FMA chains cover the FMA latency; at most 16 ymm registers are live. */
+ * FMA chains cover the FMA latency; at most 16 ymm registers are live.
+ *
+ * Loop order: document blocks outside, query blocks inside, over the whole
+ * dim (no dim tiling: a 1024-dim tiling measured 10-15% slower for f32
+ * (16,64) on Zen 5, L2 feeds the untiled loop well enough). The first query
+ * block of each document block prefetches the next document block. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -47,7 +52,6 @@ ALWAYS_INLINE __m256 load_tail(int dt, const unsigned char *p, uint32_t n) {
 }
 
 static const int32_t tail_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
 
 /* Four 8-lane accumulators -> the four horizontal sums, in one __m128. */
 ALWAYS_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -101,7 +105,8 @@ ALWAYS_INLINE void block(int dt, int QB, int DB, int U, int PF, const float *q, 
       }
     }
 #pragma GCC unroll 8
-    for (int u = 0; u < U; u++) {      __m256 c[4];
+    for (int u = 0; u < U; u++) {
+      __m256 c[4];
 #pragma GCC unroll 4
       for (int j = 0; j < DB; j++)
         c[j] = load8(dt, dp[j] + (k + 8u * (uint32_t)u) * eb);

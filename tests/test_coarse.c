@@ -381,6 +381,43 @@ Test(coarse, concurrent_ivf_searches_with_different_nprobe) { concurrent_case("I
 
 Test(coarse, concurrent_hnsw_searches_with_different_ef) { concurrent_case("HNSW16", 1); }
 
+/* An IVF behind a transform has no lock-free path: nprobe goes through the
+ * exclusive lock, and must still give what the same default gives. */
+Test(coarse, pretransform_ivf_per_call_nprobe) {
+  mx_test_rng r = {8};
+  enum { N = 3000, D = 32, NQ = 5, K = 20 };
+  float *x = clustered(&r, N, D, 30, 1.0f, NULL, NULL);
+  float *q = clustered(&r, NQ, D, 30, 1.0f, NULL, NULL);
+  uint64_t *ids = seq_ids(N, 1);
+  mx_coarse *c = build("PCA16,IVF16,Flat", D, N, x, ids);
+  cr_assert_eq(mx_coarse_effective_nprobe(c, K, NULL), 0, "not IVF at the top level");
+  float s1[NQ * K], s2[NQ * K];
+  int64_t i1[NQ * K], i2[NQ * K];
+  mx_coarse_params one = {.nprobe = 1}, all = {.nprobe = 16};
+  mx_error err;
+  cr_assert_eq(mx_coarse_set_defaults(c, &one, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, &all, s1, i1, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, s2, i2, &err), MX_OK, "%s", err.message);
+  cr_assert(memcmp(i1, i2, sizeof i1) != 0, "nprobe 16 and 1 should differ");
+  mx_coarse_params def_all = {.nprobe = 16};
+  cr_assert_eq(mx_coarse_set_defaults(c, &def_all, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, s2, i2, &err), MX_OK, "%s", err.message);
+  cr_assert_arr_eq(i1, i2, sizeof i1);
+  /* after a per-call search the default is back */
+  cr_assert_eq(mx_coarse_set_defaults(c, &one, &err), MX_OK);
+  float s3[NQ * K];
+  int64_t i3[NQ * K];
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, s3, i3, &err), MX_OK); /* nprobe 1 */
+  cr_assert(memcmp(i1, i3, sizeof i1) != 0);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, &all, s1, i1, &err), MX_OK);
+  cr_assert_eq(mx_coarse_search(c, NQ, q, K, NULL, s2, i2, &err), MX_OK);
+  cr_assert_arr_eq(i3, i2, sizeof i3, "default restored after a per-call nprobe");
+  mx_coarse_free(c);
+  free(x);
+  free(q);
+  free(ids);
+}
+
 /* ------------------------------------------------------------------ I/O */
 
 static void write_read_case(const char *factory) {

@@ -158,11 +158,12 @@ static void check_all_shapes(mx_simd_level level, mx_dtype dtype) {
       for (size_t b = 0; b < sizeof rcs / sizeof rcs[0]; b++)
         if (small_d[a] <= 33 || (r_q + b) % 3 == 0)
           check_path(level, dtype, &rng, r_q, rcs[b], small_d[a], (r_q + b) % 2 == 0);
-  /* Model dims: the standard budgets plus awkward ones. */
-  static const uint32_t big_d[] = {2048, 3584};
+  /* Model dims (and one past a 1024-dim tile with a tail): the standard
+   * budgets plus awkward ones. */
+  static const uint32_t big_d[] = {2048, 3584, 1031};
   static const uint32_t budgets[][2] = {{1, 1}, {2, 4},  {4, 8},  {8, 16}, {16, 64},
                                         {3, 5}, {5, 7},  {13, 2}, {7, 1},  {17, 3}};
-  for (size_t a = 0; a < 2; a++)
+  for (size_t a = 0; a < sizeof big_d / sizeof big_d[0]; a++)
     for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++)
       check_path(level, dtype, &rng, budgets[b][0], budgets[b][1], big_d[a], (int)(b & 1));
   /* A few random shapes. */
