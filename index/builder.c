@@ -56,6 +56,8 @@ struct mx_builder {
 };
 
 void mx_build_options_init(mx_build_options *o) {
+  if (!o)
+    return;
   memset(o, 0, sizeof *o);
   o->dtype = MX_DTYPE_F16;
   o->id_kind = MX_IDS_ROW;

@@ -47,11 +47,15 @@ struct mx_index {
 };
 
 void mx_open_options_init(mx_open_options *o) {
+  if (!o)
+    return;
   memset(o, 0, sizeof *o);
   o->verify = 1;
 }
 
 void mx_search_options_init(mx_search_options *o) {
+  if (!o)
+    return;
   memset(o, 0, sizeof *o);
   o->k = 10;
   o->candidates = 100;
