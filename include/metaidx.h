@@ -10,7 +10,9 @@
  * - Handles are opaque and typed. Every *_close / *_abort accepts NULL.
  * - Options structs are initialised by their *_init function, which sets the
  *   defaults; new fields are only ever appended, so callers that init first
- *   keep working.
+ *   keep working. *_init(NULL) is a no-op.
+ * - A NULL handle or a NULL required pointer is MX_ERR_INVALID_ARGUMENT,
+ *   never a crash; a function that fails sets its *out handle to NULL.
  * - Results go into arrays the caller allocates. Nothing returned points into
  *   the library's memory maps.
  * - No global state: any number of indexes may be open at once, and one open
@@ -164,15 +166,20 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
  * may be NULL for NUL-terminated), NULL otherwise. Each batch is checked
  * before anything of it is written: NaN/Inf, all-zero vectors and norms
  * fail with MX_ERR_BAD_INPUT naming the document (0-based, over the whole
- * build) and vector; a duplicate id fails with MX_ERR_EXISTS. After any
- * error the builder only accepts mx_builder_abort. */
+ * build) and vector; a duplicate id fails with MX_ERR_EXISTS. n = 0 is a
+ * no-op. MX_ERR_INVALID_ARGUMENT (NULL vectors, ids or keys where needed, an
+ * input dtype other than f32/f16) leaves the builder as it was; after any
+ * other error it only accepts mx_builder_abort (mx_builder_finish then
+ * fails with MX_ERR_STATE and frees it). */
 mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const char *const *keys,
                          const size_t *key_lens, const void *vectors, mx_dtype input_dtype,
                          mx_error *err);
 
 /* Trains the coarse index, adds every leading vector, writes coarse.faiss and
  * manifest.json, makes everything durable and publishes the directory. The
- * builder is freed whatever the outcome. */
+ * builder is freed whatever the outcome (do not abort it afterwards).
+ * MX_ERR_BAD_INPUT if no document was added, MX_ERR_STATE after a failed
+ * add, MX_ERR_INVALID_ARGUMENT for NULL. */
 mx_status mx_builder_finish(mx_builder *b, mx_error *err);
 
 /* Discards the build and frees the builder. NULL is a no-op. */
@@ -183,7 +190,10 @@ void mx_builder_abort(mx_builder *b);
 typedef struct mx_index mx_index;
 
 typedef struct mx_open_options {
-  uint32_t max_readers; /* concurrent searches (LMDB reader slots); 0 = 126 */
+  uint32_t max_readers; /* concurrent searches (LMDB reader slots); 0 = 126.
+                           The first process to open the index sizes the
+                           table (in store/lock.mdb); later opens while that
+                           file exists inherit it if it is larger. */
   int verify;           /* check record checksums on every read; default 1 */
 } mx_open_options;
 
@@ -191,7 +201,9 @@ void mx_open_options_init(mx_open_options *o);
 
 /* Opens the index at dir: checks the manifest (MX_ERR_VERSION for a newer
  * format), the coarse index against its recorded checksum (MX_ERR_CORRUPT)
- * and the store's document count. opts may be NULL for defaults. */
+ * and the store's document count. opts may be NULL for defaults.
+ * MX_ERR_NOT_FOUND for a directory without an index; a damaged manifest is
+ * MX_ERR_FORMAT, a damaged coarse.faiss or a count mismatch MX_ERR_CORRUPT. */
 mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
                         mx_error *err);
 
@@ -264,12 +276,17 @@ typedef struct mx_search_stats {
 
 /* Searches with one query of n_query_vectors x dim floats (row-major,
  * nested order). Writes up to k hits, best first, into hits (room for k)
- * and their count into *n_hits. stats may be NULL. Safe to call from many
- * threads at once on one index. Errors: MX_ERR_INVALID_ARGUMENT for a
- * budget beyond what is stored or given, k = 0 or no query vectors;
- * MX_ERR_BAD_INPUT for NaN/Inf in the query; MX_ERR_CORRUPT for a corrupt
- * record (unless skip_corrupt); MX_ERR_BUSY when more searches run than
- * the index has reader slots. */
+ * and their count into *n_hits (0 on failure). opts (defaults) and stats
+ * may be NULL. Safe to call from many threads at once on one index.
+ * Errors: MX_ERR_INVALID_ARGUMENT for a budget beyond what is stored or
+ * given or of 0 (r_q or r_c of a cascade stage, or its keep), k = 0, more
+ * than MX_MAX_STAGES stages or no query vectors; MX_ERR_BAD_INPUT for
+ * NaN/Inf in a query vector that is used; MX_ERR_CORRUPT for a candidate
+ * whose record cannot be read (checksum, header, missing from the store),
+ * naming the document (with skip_corrupt such candidates are skipped and
+ * counted, unless the store's B-tree is damaged so that no later read can
+ * work either); MX_ERR_BUSY when more searches run than the index has
+ * reader slots. Successful answers are never built from damaged data. */
 mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
                     const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
                     mx_search_stats *stats, mx_error *err);
@@ -277,7 +294,8 @@ mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vector
 /* n_queries queries of vectors_per_query vectors each, contiguous, over
  * `threads` threads (0 = all cores). hits has room for n_queries * k;
  * n_hits for n_queries counts; stats for n_queries entries or NULL. Stops
- * at the first failing query and returns its error. */
+ * at the first failing query and returns its error, its message naming the
+ * query ("query 2: ..."). n_queries = 0 is MX_OK (arrays may be NULL). */
 mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_queries,
                           uint32_t vectors_per_query, const mx_search_options *opts,
                           uint32_t threads, mx_hit *hits, uint32_t *n_hits,
@@ -286,14 +304,18 @@ mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_quer
 /* Brute force: exact MaxSim at (r_q, r_c) of every query against every
  * document, streaming over the store on `threads` threads. The ground
  * truth for evaluation and the baseline for benchmarks. Same layout of
- * hits and n_hits as mx_search_batch. */
+ * hits and n_hits as mx_search_batch. MX_ERR_INVALID_ARGUMENT for k = 0,
+ * r_q outside 1..vectors_per_query, r_c outside 1..stored; n_queries = 0
+ * is MX_OK. */
 mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
                           uint32_t vectors_per_query, uint32_t r_q, uint32_t r_c, uint32_t k,
                           uint32_t threads, mx_hit *hits, uint32_t *n_hits, mx_error *err);
 
 /* The external key of a document as bytes (decimal digits for row and u64
  * ids, the string for string ids), NUL-terminated when it fits in cap.
- * *len receives the key's length. */
+ * *len receives the key's length. buf may be NULL with cap 0 (asks only
+ * for the length); a smaller cap gets a truncated, NUL-terminated prefix.
+ * MX_ERR_NOT_FOUND for doc >= the document count. */
 mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
                            mx_error *err);
 

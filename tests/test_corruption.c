@@ -119,7 +119,7 @@ static unsigned char *slurp(const char *dir, const char *name, size_t *len) {
 }
 
 static void spit(const char *dir, const char *name, const void *data, size_t len) {
-  char path[PATH_MAX];
+  char path[PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "wb");
   cr_assert_not_null(f, "%s", path);
