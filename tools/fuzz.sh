@@ -25,12 +25,17 @@ done
 all=(npy_header npy_file manifest record idsfile)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
+# Several invocations may run at once (one per core): build under a lock.
+mkdir -p build-fuzz
+exec 9>build-fuzz/.build.lock
+flock 9
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=enabled -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=undefined -Db_lundef=false \
     >/dev/null
 fi
 ninja -C build-fuzz $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >/dev/null
+flock -u 9
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
