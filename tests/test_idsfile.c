@@ -156,8 +156,13 @@ Test(idsfile, fuzz_corpus_replays) {
     cr_assert_eq(mx_read_file(path, 1 << 20, &buf, &len, &err), MX_OK, "%s", err.message);
     mx_ids_text ids;
     mx_status s = parse(buf, len, &ids, &err);
-    cr_expect_eq(s == MX_OK, strncmp(e->d_name, "valid", 5) == 0, "%s: %s", e->d_name,
-                 err.message);
+    /* hand-written seeds say what they expect; inputs merged in by the
+     * fuzzer (hash names) only have to be parsed or refused cleanly */
+    if (strncmp(e->d_name, "valid", 5) == 0 || strncmp(e->d_name, "bad", 3) == 0)
+      cr_expect_eq(s == MX_OK, strncmp(e->d_name, "valid", 5) == 0, "%s: %s", e->d_name,
+                   err.message);
+    else
+      cr_expect(s == MX_OK || s == MX_ERR_BAD_INPUT, "%s: %s", e->d_name, mx_status_name(s));
     mx_ids_text_free(&ids);
     free(buf);
     files++;

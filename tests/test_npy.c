@@ -404,7 +404,13 @@ Test(npy_parse, fuzz_corpus_replays) {
     mx_npy_header h;
     mx_status s = mx_npy_parse_header(exact, len, &h, &err);
     int expect_ok = strncmp(e->d_name, "valid", 5) == 0;
-    cr_expect_eq(s == MX_OK, expect_ok, "%s: %s", e->d_name, err.message);
+    /* hand-written seeds say what they expect; inputs merged in by the
+     * fuzzer (hash names) only have to be parsed or refused cleanly */
+    if (expect_ok || strncmp(e->d_name, "bad", 3) == 0)
+      cr_expect_eq(s == MX_OK, expect_ok, "%s: %s", e->d_name, err.message);
+    else
+      cr_expect(s == MX_OK || s == MX_ERR_FORMAT || s == MX_ERR_UNSUPPORTED, "%s: %s",
+                e->d_name, mx_status_name(s));
     valid += s == MX_OK;
     files++;
     free(exact);
