@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,47 @@ mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name,
   if (n < 0 || (size_t)n >= cap)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "path too long: '%s/%s'", dir, name);
   return MX_OK;
+}
+
+mx_status mx_map_file(const char *path, void **map, size_t *len, mx_error *err) {
+  *map = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail_errno(err, errno, "cannot open", path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return fail_errno(err, e, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "'%s' is not a regular file", path);
+  }
+  if ((uint64_t)st.st_size > SIZE_MAX) {
+    close(fd);
+    return mx_fail(err, MX_ERR_UNSUPPORTED, "'%s': file too large to map", path);
+  }
+  size_t size = (size_t)st.st_size;
+  if (size == 0) {
+    close(fd);
+    return MX_OK;
+  }
+  void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (p == MAP_FAILED)
+    return fail_errno(err, e, "cannot map", path);
+  (void)madvise(p, size, MADV_SEQUENTIAL);
+  *map = p;
+  *len = size;
+  return MX_OK;
+}
+
+void mx_unmap_file(void *map, size_t len) {
+  if (map && len)
+    munmap(map, len);
 }
 
 int mx_path_exists(const char *path) {

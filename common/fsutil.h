@@ -30,6 +30,11 @@ mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len
 /* out = "dir/name"; MX_ERR_INVALID_ARGUMENT if it does not fit in cap. */
 mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name, mx_error *err);
 
+/* Maps a whole regular file read-only (MAP_PRIVATE, advised sequential).
+ * An empty file gives *map = NULL, *len = 0. Release with mx_unmap_file. */
+mx_status mx_map_file(const char *path, void **map, size_t *len, mx_error *err);
+void mx_unmap_file(void *map, size_t len);
+
 /* 1 if path exists (any type), else 0. */
 int mx_path_exists(const char *path);
 

@@ -2,14 +2,10 @@
  * strictly (errors name the line) into one allocation. */
 #include "idsfile.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fsutil.h"
 #include "status.h"
 
 #define MX_IDS_MAX_LEN 511
@@ -95,38 +91,11 @@ mx_status mx_ids_text_read(const char *path, mx_ids_text *out, mx_error *err) {
   if (!path || !out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_ids_text_read: NULL argument");
   memset(out, 0, sizeof *out);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return mx_fail(err, mx_status_from_errno(e), "cannot open '%s': %s", path, strerror(e));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return mx_fail(err, mx_status_from_errno(e), "cannot stat '%s': %s", path, strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "'%s' is not a regular file", path);
-  }
-  if ((uint64_t)st.st_size > SIZE_MAX) {
-    close(fd);
-    return mx_fail(err, MX_ERR_UNSUPPORTED, "'%s': file too large to map", path);
-  }
-  size_t size = (size_t)st.st_size;
-  if (size == 0) {
-    close(fd);
-    return mx_ids_text_parse(NULL, 0, path, out, err);
-  }
-  void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED)
-    return mx_fail(err, mx_status_from_errno(e), "cannot map '%s': %s", path, strerror(e));
-  (void)madvise(map, size, MADV_SEQUENTIAL);
+  void *map;
+  size_t size;
+  MX_TRY(mx_map_file(path, &map, &size, err));
   mx_status s = mx_ids_text_parse(map, size, path, out, err);
-  munmap(map, size);
+  mx_unmap_file(map, size);
   return s;
 }
 

@@ -340,35 +340,11 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
   if (!path || !out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_npy_open: NULL argument");
   memset(out, 0, sizeof *out);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return mx_fail(err, mx_status_from_errno(e), "cannot open '%s': %s", path, strerror(e));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return mx_fail(err, mx_status_from_errno(e), "cannot stat '%s': %s", path, strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "'%s' is not a regular file", path);
-  }
-  if (st.st_size == 0) {
-    close(fd);
+  void *map;
+  size_t size;
+  MX_TRY(mx_map_file(path, &map, &size, err));
+  if (size == 0)
     return mx_fail(err, MX_ERR_FORMAT, "'%s': empty file, not a .npy file", path);
-  }
-  if ((uint64_t)st.st_size > SIZE_MAX) {
-    close(fd);
-    return mx_fail(err, MX_ERR_UNSUPPORTED, "'%s': file too large to map", path);
-  }
-  size_t size = (size_t)st.st_size;
-  void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED)
-    return mx_fail(err, mx_status_from_errno(e), "cannot map '%s': %s", path, strerror(e));
   mx_npy_header h;
   mx_status s = mx_npy_parse_header(map, size, &h, err);
   if (s != MX_OK) {
@@ -395,8 +371,6 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
                    "always aligns it; this file was written by something else)",
                    path, h.data_offset, esize);
   }
-  if (data_bytes > 0)
-    (void)madvise(map, size, MADV_SEQUENTIAL);
   out->h = h;
   out->map = map;
   out->map_len = size;

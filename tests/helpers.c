@@ -2,10 +2,13 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -78,4 +81,34 @@ char *mx_test_source_path(const char *relative) {
 char *mx_test_build_path(const char *relative) {
   const char *root = getenv("MX_BUILD_ROOT");
   return join(root ? root : ".", relative);
+}
+
+extern char **environ;
+
+int mx_test_spawn_tool(const char *const *args, const char *out_path, const char *err_path) {
+  char *tool = mx_test_build_path("tools/metaidx");
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = tool;
+  for (; *args; args++) {
+    cr_assert_lt(n, 63);
+    argv[n++] = *args;
+  }
+  argv[n] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  int rc = posix_spawn(&pid, tool, &fa, NULL, (char *const *)argv, environ);
+  cr_assert_eq(rc, 0, "posix_spawn %s: %s", tool, strerror(rc));
+  posix_spawn_file_actions_destroy(&fa);
+  free(tool);
+  return (int)pid;
+}
+
+int mx_test_wait(int pid) {
+  int ws;
+  cr_assert_eq(waitpid((pid_t)pid, &ws, 0), (pid_t)pid);
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }

@@ -29,4 +29,10 @@ char *mx_test_source_path(const char *relative);
 /* Path of a built executable (e.g. "tools/metaidx"), malloc'd. */
 char *mx_test_build_path(const char *relative);
 
+/* Starts the built metaidx tool with the NULL-terminated arguments (not
+ * counting argv[0]), stdout and stderr going to the given files. */
+int mx_test_spawn_tool(const char *const *args, const char *out_path, const char *err_path);
+/* Waits for pid: its exit code, or 128 + the signal that ended it. */
+int mx_test_wait(int pid);
+
 #endif

@@ -4,19 +4,14 @@
  * every bad input failing with a message naming the file/row/option and
  * leaving no index behind, and --help on every command. */
 #include <criterion/criterion.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "fsutil.h"
 #include "helpers.h"
 #include "npy.h"
-
-extern char **environ;
 
 typedef struct result {
   int status; /* exit code, or 128 + signal */
@@ -60,33 +55,13 @@ static char *slurp(const char *path) {
 /* Runs the tool with the NULL-terminated arguments; stdout and stderr are
  * captured into files under dir. */
 static result run_argv(const char *dir, const char *const *args) {
-  char *tool = mx_test_build_path("tools/metaidx");
-  const char *argv[64];
-  int n = 0;
-  argv[n++] = tool;
-  for (; *args; args++) {
-    cr_assert_lt(n, 63);
-    argv[n++] = *args;
-  }
-  argv[n] = NULL;
   char out_path[1024], err_path[1024];
   snprintf(out_path, sizeof out_path, "%s/stdout.txt", dir);
   snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid;
-  int rc = posix_spawn(&pid, tool, &fa, NULL, (char *const *)argv, environ);
-  cr_assert_eq(rc, 0, "posix_spawn %s: %s", tool, strerror(rc));
-  posix_spawn_file_actions_destroy(&fa);
-  int ws;
-  cr_assert_eq(waitpid(pid, &ws, 0), pid);
   result r = {0};
-  r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  r.status = mx_test_wait(mx_test_spawn_tool(args, out_path, err_path));
   r.out = slurp(out_path);
   r.err = slurp(err_path);
-  free(tool);
   return r;
 }
 
