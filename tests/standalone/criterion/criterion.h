@@ -36,6 +36,11 @@ void mx_shim_fail(int fatal, const char *file, int line, const char *expr, const
 #define cr_assert_eq(a, b, ...) MX_SHIM_CHECK_(1, (a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) MX_SHIM_CHECK_(1, (a) != (b), #a " != " #b, __VA_ARGS__)
 #define cr_assert_not_null(p, ...) MX_SHIM_CHECK_(1, (p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_null(p, ...) MX_SHIM_CHECK_(1, (p) == NULL, #p " == NULL", __VA_ARGS__)
+#define cr_assert_lt(a, b, ...) MX_SHIM_CHECK_(1, (a) < (b), #a " < " #b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...) MX_SHIM_CHECK_(1, (a) <= (b), #a " <= " #b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...) MX_SHIM_CHECK_(1, (a) > (b), #a " > " #b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...) MX_SHIM_CHECK_(1, (a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_expect_eq(a, b, ...) MX_SHIM_CHECK_(0, (a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_expect_gt(a, b, ...) MX_SHIM_CHECK_(0, (a) > (b), #a " > " #b, __VA_ARGS__)
 
