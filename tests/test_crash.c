@@ -45,6 +45,14 @@ static char *read_text(const char *path) {
   return buf;
 }
 
+/* read_text of dir/name (malloc'd; the path is freed here). */
+static char *read_in(const char *dir, const char *name) {
+  char *path = join(dir, name);
+  char *text = read_text(path);
+  free(path);
+  return text;
+}
+
 /* The target after a kill: absent, or an index with no problems. */
 static int check_target(const char *index) {
   if (!mx_path_exists(index))
@@ -67,7 +75,10 @@ Test(crash, sigkill_at_any_moment_leaves_nothing_or_a_whole_index, .timeout = 60
   const char *build[] = {"build", "--out", index, "--coarse", "IVF32,Flat", "--dtype", "f16",
                          docs, NULL};
   uint64_t t0 = mx_now_ns();
-  cr_assert_eq(run_tool(tmp, build), 0, "%s", read_text(join(tmp, "err.txt")));
+  int rc0 = run_tool(tmp, build);
+  char *msg0 = read_in(tmp, "err.txt");
+  cr_assert_eq(rc0, 0, "%s", msg0);
+  free(msg0);
   uint64_t full_ns = mx_now_ns() - t0;
   cr_assert(check_target(index));
   mx_remove_tree(index, NULL);
@@ -90,7 +101,7 @@ Test(crash, sigkill_at_any_moment_leaves_nothing_or_a_whole_index, .timeout = 60
       absent++;
     /* the same command now succeeds (or says the index exists, if it had finished) */
     int rc = run_tool(tmp, build);
-    char *msg = read_text(join(tmp, "err.txt"));
+    char *msg = read_in(tmp, "err.txt");
     cr_assert(rc == 0 || strstr(msg, "already exists") != NULL, "trial %d: rebuild exit %d: %s",
               trial, rc, msg);
     free(msg);
@@ -100,6 +111,9 @@ Test(crash, sigkill_at_any_moment_leaves_nothing_or_a_whole_index, .timeout = 60
   cr_log_info("kill trials: %d, complete after kill: %d, absent: %d", KILL_TRIALS, complete,
               absent);
   cr_assert_gt(absent, 0, "some kills landed before the publish");
+  free(data);
+  free(docs);
+  free(index);
   mx_test_tmpdir_remove(tmp);
 }
 
@@ -117,7 +131,7 @@ Test(crash, full_file_system_is_a_clear_error_and_publishes_nothing, .timeout = 
   char *index = join(small, "index");
   const char *build[] = {"build", "--out", index, "--dtype", "f32", docs, NULL};
   int rc = run_tool(tmp, build);
-  char *msg = read_text(join(tmp, "err.txt"));
+  char *msg = read_in(tmp, "err.txt");
   char *building = join(small, "index.building");
   int index_exists = mx_path_exists(index), building_exists = mx_path_exists(building);
   umount2(small, MNT_DETACH);
@@ -127,5 +141,10 @@ Test(crash, full_file_system_is_a_clear_error_and_publishes_nothing, .timeout = 
   cr_assert_not(index_exists, "nothing was published");
   cr_assert_not(building_exists, "the half-built directory was removed");
   free(msg);
+  free(data);
+  free(docs);
+  free(small);
+  free(index);
+  free(building);
   mx_test_tmpdir_remove(tmp);
 }
