@@ -226,7 +226,7 @@ typedef struct bench_cfg {
   uint32_t cold_queries, exact1_queries;
   float noise;
   uint64_t seed;
-  int rebuild, plots, disk;
+  int rebuild, plots, disk, build_only;
   double disk_seconds;
   char factory[256];
   int quiet;
@@ -314,6 +314,9 @@ static int apply_preset(bench_cfg *c, const char *name) {
     c->reps = 3;
     c->cold_queries = 10;
     c->exact1_queries = 8;
+    /* The builder's default (IVF512 for N = 20k) wants 19968 training vectors
+     * but its reservoir holds 256 MiB = 18724 vectors at d = 3584. */
+    snprintf(c->factory, sizeof c->factory, "IVF256,SQ8");
   } else if (strcmp(name, "scale-1m") == 0) {
     c->ns[0] = 10000;
     c->ns[1] = 100000;
@@ -436,6 +439,7 @@ static void usage(FILE *f, const char *prog) {
           "  --dtype f16|f32|bf16|int8   stored dtype (default f16)\n"
           "  --factory STR       FAISS factory for the coarse stage\n"
           "  --rebuild           build again even if the out dir holds the index\n"
+          "  --build-only        build (or find) the index, measure nothing\n"
           "search configurations (lists are comma separated):\n"
           "  --budgets 1x1,2x4,...    (default MetaEmbed's, clipped to R_q, R_c)\n"
           "  --candidates K'[,...]    coarse candidates\n"
@@ -1334,6 +1338,8 @@ static mx_status run_collection(bench *b, uint64_t n, mx_error *err) {
       logf_(b, "reusing %s\n", b->index_dir);
     }
   }
+  if (c->build_only)
+    return MX_OK;
   mx_status s = mx_index_open(b->index_dir, NULL, &b->ix, err);
   if (s != MX_OK)
     return s;
@@ -1814,6 +1820,8 @@ int mx_bench_main(int argc, char **argv) {
     } else if (!strcmp(a, "--cold")) {
       c->cold = 1;
       c->warm = 0;
+    } else if (!strcmp(a, "--build-only")) {
+      c->build_only = 1;
     } else if (!strcmp(a, "--rebuild")) {
       c->rebuild = 1;
     } else if (!strcmp(a, "--no-plots")) {
@@ -1878,7 +1886,7 @@ int mx_bench_main(int argc, char **argv) {
     c->n_budgets = saved.n_budgets;
     memcpy(c->budgets, saved.budgets, sizeof c->budgets);
     mx_status s = run_collection(b, saved.ns[ni], &err);
-    if (s == MX_OK)
+    if (s == MX_OK && !c->build_only)
       done_ns[n_done++] = b->n_docs;
     collection_free(b);
     if (s != MX_OK) {
