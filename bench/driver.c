@@ -175,7 +175,7 @@ static uint64_t splitmix(uint64_t *s) {
   D(candidates_per_query) D(flops_per_query) D(coarse_ms) D(prefetch_ms)        \
   D(rescore_ms) S(stage_ms) D(total_ms) D(index_bytes) D(index_alloc_bytes)     \
   D(budget_bytes) D(vm_rss) D(vm_hwm) D(resident_before) D(disk_bound_qd1_ms)   \
-  D(disk_bound_qd32_ms) D(iops) D(mb_per_s) D(seconds) S(note)
+  D(disk_bound_qd32_ms) D(disk_bound_bw_ms) D(block_bytes) D(iops) D(mb_per_s) D(seconds) S(note)
 
 typedef struct row {
 #define RS_(n) char n[160];
@@ -226,7 +226,7 @@ typedef struct bench_cfg {
   uint32_t cold_queries, exact1_queries;
   float noise;
   uint64_t seed;
-  int rebuild, plots, disk, build_only;
+  int rebuild, plots, disk, build_only, replot;
   double disk_seconds;
   char factory[256];
   int quiet;
@@ -307,10 +307,13 @@ static int apply_preset(bench_cfg *c, const char *name) {
     c->rc = 64;
     c->rq = 16;
     c->nq = 50;
-    set_list_u32(c->cands, &c->n_cands, (uint32_t[]){100, 200, 400, 800}, 4);
-    set_cascades(c, (const char *[]){"none", "2x4:100", "4x8:40", "4x8:80", "8x16:30", "8x16:50",
-                                     "2x4:200+8x16:40", "4x8:100+8x16:30"},
+    set_list_u32(c->cands, &c->n_cands, (uint32_t[]){50, 100, 200}, 3);
+    set_cascades(c, (const char *[]){"none", "2x4:50", "4x8:20", "4x8:25", "4x8:30", "4x8:40",
+                                     "8x16:20", "2x4:100+8x16:20"},
                  8);
+    /* the SQ8 coarse scan costs ~0.3 ms per probed list at d = 3584: probe
+     * few lists (nprobe 0, the default, scans ~20 k' vectors: 7 ms at k' 100) */
+    set_list_u32(c->nprobes, &c->n_nprobes, (uint32_t[]){2, 4}, 2);
     c->reps = 3;
     c->cold_queries = 10;
     c->exact1_queries = 8;
@@ -440,6 +443,7 @@ static void usage(FILE *f, const char *prog) {
           "  --factory STR       FAISS factory for the coarse stage\n"
           "  --rebuild           build again even if the out dir holds the index\n"
           "  --build-only        build (or find) the index, measure nothing\n"
+          "  --replot            redo paper_table.md and the plots from --out's results.jsonl\n"
           "search configurations (lists are comma separated):\n"
           "  --budgets 1x1,2x4,...    (default MetaEmbed's, clipped to R_q, R_c)\n"
           "  --candidates K'[,...]    coarse candidates\n"
@@ -471,7 +475,7 @@ typedef struct bench {
   size_t *qrel_off;  /* nq + 1 offsets */
   uint64_t index_bytes, index_alloc;
   double build_s;
-  double disk_iops1, disk_iops32, disk_mbs1, disk_mbs32;
+  double disk_iops1, disk_iops32, disk_bw;
   mx_hit *truth[MAX_LIST];
   uint32_t *truth_n[MAX_LIST];
   double exact_ms_per_query[MAX_LIST];
@@ -645,6 +649,7 @@ static void stat_means(row *r, const mx_search_stats *st, size_t n) {
 typedef struct disk_job {
   int fd;
   uint64_t pages;
+  size_t block;
   uint64_t deadline_ns;
   atomic_uint_fast64_t reads;
   atomic_int failed;
@@ -654,14 +659,14 @@ static void disk_worker(void *ctx, size_t item, unsigned worker) {
   disk_job *j = ctx;
   (void)worker;
   void *buf = NULL;
-  if (posix_memalign(&buf, 4096, 4096) != 0) {
+  if (posix_memalign(&buf, 4096, j->block) != 0) {
     atomic_store(&j->failed, 1);
     return;
   }
   uint64_t seed = 0x1234567ull + item * 7919u, n = 0;
   while (mx_now_ns() < j->deadline_ns) {
     uint64_t page = splitmix(&seed) % j->pages;
-    if (pread(j->fd, buf, 4096, (off_t)(page * 4096)) != 4096) {
+    if (pread(j->fd, buf, j->block, (off_t)(page * j->block)) != (ssize_t)j->block) {
       atomic_store(&j->failed, 1);
       break;
     }
@@ -671,17 +676,19 @@ static void disk_worker(void *ctx, size_t item, unsigned worker) {
   free(buf);
 }
 
-/* O_DIRECT 4 KiB random reads over path at queue depth qd (qd threads). */
-static int disk_random_read(const char *path, unsigned qd, double seconds, double *iops) {
+/* O_DIRECT random reads of `block` bytes (a multiple of 4 KiB) over path at
+ * queue depth qd (qd threads). */
+static int disk_random_read(const char *path, size_t block, unsigned qd, double seconds,
+                            double *iops) {
   int fd = open(path, O_RDONLY | O_DIRECT);
   if (fd < 0)
     return -1;
   struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 4096 * 16) {
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < block * 16) {
     close(fd);
     return -1;
   }
-  disk_job j = {.fd = fd, .pages = (uint64_t)st.st_size / 4096};
+  disk_job j = {.fd = fd, .pages = (uint64_t)st.st_size / block, .block = block};
   atomic_init(&j.reads, 0);
   atomic_init(&j.failed, 0);
   uint64_t t0 = mx_now_ns();
@@ -1129,10 +1136,11 @@ static mx_status run_conf(bench *b, const search_conf *sc, int budget_i, mx_erro
     for (uint32_t rep = 0; rep < (c->reps ? c->reps : 1) && s == MX_OK; rep++)
       for (uint32_t q = 0; q < nq && s == MX_OK; q++) {
         mx_hit tmp[256];
-        mx_hit *hp = k <= 256 ? tmp : hits + (size_t)q * k;
         uint32_t n_tmp;
-        uint64_t t0 = mx_now_ns();
-        s = mx_search(b->ix, b->queries + q * per, b->qv, &o, hp, &n_tmp, NULL, err);
+        int last = rep + 1 == (c->reps ? c->reps : 1);
+        uint64_t t0 = mx_now_ns(); /* statistics from the last (warmest) pass */
+        s = mx_search(b->ix, b->queries + q * per, b->qv, &o, tmp, &n_tmp, last ? &st[q] : NULL,
+                      err);
         lat[m++] = mx_ms_since(t0);
       }
     if (s != MX_OK)
@@ -1227,12 +1235,14 @@ static mx_status run_conf(bench *b, const search_conf *sc, int budget_i, mx_erro
       r.disk_bound_qd1_ms = pages / b->disk_iops1 * 1e3;
     if (b->disk_iops32 > 0)
       r.disk_bound_qd32_ms = pages / b->disk_iops32 * 1e3;
+    if (b->disk_bw > 0)
+      r.disk_bound_bw_ms = r.bytes_per_query / b->disk_bw * 1e3;
     snprintf(r.note, sizeof r.note,
              "index closed, fadvise(DONTNEED) on store/data.mdb, reopened before each query");
     emit(b, &r);
-    logf_(b, "  cold %ux%u k'=%u cascade=%s: p50 %.2f ms (resident before %.4f; bound qd1 %.1f qd32 %.1f ms)\n",
+    logf_(b, "  cold %ux%u k'=%u cascade=%s: p50 %.2f ms (resident before %.4f; bound qd1 %.1f qd32 %.1f bw %.1f ms)\n",
           sc->budget.r_q, sc->budget.r_c, sc->candidates, sc->cascade, r.p50_ms,
-          r.resident_before, r.disk_bound_qd1_ms, r.disk_bound_qd32_ms);
+          r.resident_before, r.disk_bound_qd1_ms, r.disk_bound_qd32_ms, r.disk_bound_bw_ms);
   }
 out:
   free(hits);
@@ -1279,27 +1289,38 @@ static void run_disk(bench *b) {
   if (!c->disk)
     return;
   double iops;
-  for (int qd = 1; qd <= 32; qd += 31) {
+  /* 4 KiB at QD1 and QD32 (page faults), 128 KiB at QD32 (bandwidth, since a
+   * candidate's prefix is contiguous and read ahead in large requests) */
+  const struct {
+    size_t block;
+    unsigned qd;
+  } tests[] = {{4096, 1}, {4096, 32}, {131072, 32}};
+  for (size_t t = 0; t < sizeof tests / sizeof *tests; t++) {
+    unsigned qd = tests[t].qd;
+    size_t block = tests[t].block;
     row r;
     row_base(b, &r, "disk", "cold");
-    r.threads = (uint64_t)qd;
-    if (disk_random_read(dp, (unsigned)qd, c->disk_seconds, &iops) == 0) {
+    r.threads = qd;
+    r.block_bytes = (double)block;
+    if (disk_random_read(dp, block, qd, c->disk_seconds, &iops) == 0) {
       r.iops = iops;
-      r.mb_per_s = iops * 4096 / 1e6;
+      r.mb_per_s = iops * (double)block / 1e6;
       r.mean_ms = (double)qd / iops * 1e3;
-      if (qd == 1) {
+      if (block == 4096 && qd == 1)
         b->disk_iops1 = iops;
-      } else {
+      else if (block == 4096)
         b->disk_iops32 = iops;
-      }
-      snprintf(r.note, sizeof r.note, "O_DIRECT 4 KiB random pread over store/data.mdb, QD%d (%d threads)",
-               qd, qd);
+      else
+        b->disk_bw = r.mb_per_s * 1e6;
+      sfmt(r.note, sizeof r.note, "O_DIRECT %zu KiB random pread over store/data.mdb, QD%u (%u threads)",
+           block / 1024, qd, qd);
     } else {
-      snprintf(r.note, sizeof r.note, "O_DIRECT random reads failed: %s", strerror(errno));
+      sfmt(r.note, sizeof r.note, "O_DIRECT random reads failed: %s", strerror(errno));
     }
     r.seconds = c->disk_seconds;
     emit(b, &r);
-    logf_(b, "  disk QD%d: %.0f reads/s (%.1f MB/s)\n", qd, r.iops, r.mb_per_s);
+    logf_(b, "  disk %zu KiB QD%u: %.0f reads/s (%.1f MB/s)\n", block / 1024, qd, r.iops,
+          r.mb_per_s);
   }
 }
 
@@ -1443,12 +1464,14 @@ static const row *best_row(const bench *b, uint64_t n, mx_budget bu, const char 
 }
 
 static const row *find_row(const bench *b, const char *kind, const char *mode, uint64_t n,
-                           mx_budget bu, uint64_t threads, const char *cascade, uint64_t cand) {
+                           mx_budget bu, uint64_t threads, const char *cascade, uint64_t cand,
+                           uint64_t nprobe) {
   for (size_t i = 0; i < b->n_rows; i++) {
     const row *r = &b->rows[i];
     if (!strcmp(r->kind, kind) && !strcmp(r->mode, mode) && r->n_docs == n && r->r_q == bu.r_q &&
         r->r_c == bu.r_c && (threads == U_NA || r->threads == threads) &&
-        (!cascade || !strcmp(r->cascade, cascade)) && (cand == U_NA || r->candidates == cand))
+        (!cascade || !strcmp(r->cascade, cascade)) && (cand == U_NA || r->candidates == cand) &&
+        (nprobe == U_NA || r->nprobe == nprobe))
       return r;
   }
   return NULL;
@@ -1481,7 +1504,7 @@ static void write_paper_table(const bench *b, const uint64_t *ns, unsigned n_ns)
       continue;
     fprintf(f, "## N = %llu, d = %llu, %s, Q = %llu, k = %u\n\n", (unsigned long long)n,
             (unsigned long long)any->dim, any->dtype, (unsigned long long)any->n_queries, c->k);
-    fprintf(f, "| budget (r_q,r_c) | index bytes (N) | index GiB @100k | best config (k', cascade) "
+    fprintf(f, "| budget (r_q,r_c) | index bytes (N) | index GiB @100k | best config (k', nprobe, cascade) "
                "| FLOPs/query | p50 ms | p99 ms | recall@10 | nDCG@10 | MB read/query | cold p50 ms "
                "| exhaustive ms/query | exhaustive FLOPs/query | speed-up | paper GiB | paper ms |\n");
     fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -1490,8 +1513,8 @@ static void write_paper_table(const bench *b, const uint64_t *ns, unsigned n_ns)
       const row *r = best_row(b, n, bu, "warm", RECALL_TARGET);
       if (!r)
         continue;
-      const row *ex = find_row(b, "exhaustive", "warm", n, bu, all, NULL, U_NA);
-      const row *cold = find_row(b, "search", "cold", n, bu, 1, r->cascade, r->candidates);
+      const row *ex = find_row(b, "exhaustive", "warm", n, bu, all, NULL, U_NA, U_NA);
+      const row *cold = find_row(b, "search", "cold", n, bu, 1, r->cascade, r->candidates, r->nprobe);
       double gib100k = 100000.0 * bu.r_c * r->dim * (r->budget_bytes / ((double)n * bu.r_c * r->dim)) /
                        (1024.0 * 1024 * 1024);
       const char *pg = "-", *pm = "-";
@@ -1506,30 +1529,43 @@ static void write_paper_table(const bench *b, const uint64_t *ns, unsigned n_ns)
         pm = "6.25";
       }
       fprintf(f,
-              "| (%u,%u) | %.3g GiB | %.2f | %llu, %s | %.3g | %.3f | %.3f | %.3f | %.3f | %.2f | "
+              "| (%u,%u) | %.3g GiB | %.2f | %llu, %llu, %s | %.3g | %.3f | %.3f | %.3f | %.3f | %.2f | "
               "%.2f | %.2f | %.3g | %.0fx | %s | %s |\n",
               bu.r_q, bu.r_c, r->budget_bytes / (1024.0 * 1024 * 1024), gib100k,
-              (unsigned long long)r->candidates, r->cascade, r->flops_per_query, r->p50_ms,
+              (unsigned long long)r->candidates, (unsigned long long)r->nprobe, r->cascade,
+              r->flops_per_query, r->p50_ms,
               r->p99_ms, r->recall_at_10, r->ndcg_at_10, r->bytes_per_query / 1e6,
               cold ? cold->p50_ms : NAN, ex ? ex->p50_ms : NAN,
               ex ? ex->flops_per_query : NAN, ex ? ex->p50_ms / r->p50_ms : NAN, pg, pm);
     }
     fprintf(f, "\n");
+    {
+      mx_budget top = {16, 64};
+      const row *r = best_row(b, n, top, "warm", RECALL_TARGET);
+      if (r)
+        fprintf(f,
+                "Issue-5 target, (16,64), k = 10: p50 <= 6.25 ms at recall@10 >= 0.95 -> %s "
+                "(k' %llu, nprobe %llu, cascade %s: p50 %.3f ms, recall@10 %.3f).\n\n",
+                r->p50_ms <= 6.25 && r->recall_at_10 >= 0.95 ? "MET" : "NOT MET",
+                (unsigned long long)r->candidates, (unsigned long long)r->nprobe, r->cascade,
+                r->p50_ms, r->recall_at_10);
+    }
     /* cold numbers and coarse-only, as a second small table */
     fprintf(f, "| budget | coarse-only recall@10 | coarse-only p50 ms | best warm p50 ms | best cold "
-               "p50 ms | cold disk bound QD1 / QD32 ms | resident before cold query |\n");
+               "p50 ms | cold disk bound 4K QD1 / 4K QD32 / 128K QD32 ms | resident before cold query |\n");
     fprintf(f, "|---|---|---|---|---|---|---|\n");
     for (unsigned bi = 0; bi < c->n_budgets; bi++) {
       mx_budget bu = c->budgets[bi];
       const row *r = best_row(b, n, bu, "warm", RECALL_TARGET);
       if (!r)
         continue;
-      const row *co = find_row(b, "coarse_only", "warm", n, bu, 1, NULL, U_NA);
-      const row *cold = find_row(b, "search", "cold", n, bu, 1, r->cascade, r->candidates);
-      fprintf(f, "| (%u,%u) | %.3f | %.3f | %.3f | %.2f | %.1f / %.1f | %.4f |\n", bu.r_q, bu.r_c,
-              co ? co->recall_at_10 : NAN, co ? co->p50_ms : NAN, r->p50_ms,
+      const row *co = find_row(b, "coarse_only", "warm", n, bu, 1, NULL, U_NA, U_NA);
+      const row *cold = find_row(b, "search", "cold", n, bu, 1, r->cascade, r->candidates, r->nprobe);
+      fprintf(f, "| (%u,%u) | %.3f | %.3f | %.3f | %.2f | %.1f / %.1f / %.1f | %.4f |\n", bu.r_q,
+              bu.r_c, co ? co->recall_at_10 : NAN, co ? co->p50_ms : NAN, r->p50_ms,
               cold ? cold->p50_ms : NAN, cold ? cold->disk_bound_qd1_ms : NAN,
-              cold ? cold->disk_bound_qd32_ms : NAN, cold ? cold->resident_before : NAN);
+              cold ? cold->disk_bound_qd32_ms : NAN, cold ? cold->disk_bound_bw_ms : NAN,
+              cold ? cold->resident_before : NAN);
     }
     fprintf(f, "\n");
   }
@@ -1549,8 +1585,10 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
   size_t *idx = malloc((b->n_rows + 1) * sizeof *idx), *front = malloc((b->n_rows + 1) * sizeof *front);
   double *cost = malloc((b->n_rows + 1) * sizeof *cost), *gain = malloc((b->n_rows + 1) * sizeof *gain);
   size_t m = 0;
+  size_t *bstart = calloc(c->n_budgets + 1, sizeof *bstart);
   for (unsigned bi = 0; bi < c->n_budgets; bi++) {
     fprintf(f, "# budget %ux%u\n", c->budgets[bi].r_q, c->budgets[bi].r_c);
+    bstart[bi] = m;
     for (size_t i = 0; i < b->n_rows; i++) {
       const row *r = &b->rows[i];
       if (strcmp(r->kind, "search") || strcmp(r->mode, "warm") || r->threads != 1 ||
@@ -1565,17 +1603,36 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
     }
     fprintf(f, "\n\n");
   }
+  bstart[c->n_budgets] = m;
+  { /* baselines against the largest budget's truth: coarse-only, exhaustive */
+    mx_budget top = c->budgets[c->n_budgets - 1];
+    const row *co = find_row(b, "coarse_only", "warm", nlast, top, 1, NULL, U_NA, U_NA);
+    const row *ex = find_row(b, "exhaustive", "warm", nlast, top, all, NULL, U_NA, U_NA);
+    fprintf(f, "# baselines at (%u,%u)\n", top.r_q, top.r_c);
+    if (co)
+      fprintf(f, "%g %g coarse-only\n", co->p50_ms, co->recall_at_10);
+    if (ex)
+      fprintf(f, "%g %g exhaustive\n", ex->p50_ms, ex->recall_at_10);
+    fprintf(f, "\n\n");
+  }
   fclose(f);
-  size_t nf = mx_bench_pareto(cost, gain, m, front);
+  /* one Pareto front per budget (each against its own brute-force truth) */
   snprintf(path, sizeof path, "%s/pareto.dat", c->out);
   f = fopen(path, "w");
-  for (size_t i = 0; f && i < nf; i++) {
-    const row *r = &b->rows[idx[front[i]]];
-    fprintf(f, "%g %g %llux%llu:%llu:%s\n", r->p50_ms, r->recall_at_10, (unsigned long long)r->r_q,
-            (unsigned long long)r->r_c, (unsigned long long)r->candidates, r->cascade);
+  for (unsigned bi = 0; f && bi < c->n_budgets; bi++) {
+    size_t lo = bstart[bi], cnt = bstart[bi + 1] - lo;
+    size_t nf = mx_bench_pareto(cost + lo, gain + lo, cnt, front);
+    fprintf(f, "# budget %ux%u\n", c->budgets[bi].r_q, c->budgets[bi].r_c);
+    for (size_t i = 0; i < nf; i++) {
+      const row *r = &b->rows[idx[lo + front[i]]];
+      fprintf(f, "%g %g %llu:%s\n", r->p50_ms, r->recall_at_10, (unsigned long long)r->candidates,
+              r->cascade);
+    }
+    fprintf(f, "\n\n");
   }
   if (f)
     fclose(f);
+  free(bstart);
   free(idx);
   free(front);
   free(cost);
@@ -1588,10 +1645,10 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
             c->budgets[bi].r_c);
     for (unsigned ni = 0; ni < n_ns; ni++) {
       const row *r = best_row(b, ns[ni], c->budgets[bi], "warm", RECALL_TARGET);
-      const row *ex = find_row(b, "exhaustive", "warm", ns[ni], c->budgets[bi], all, NULL, U_NA);
+      const row *ex = find_row(b, "exhaustive", "warm", ns[ni], c->budgets[bi], all, NULL, U_NA, U_NA);
       if (r) {
         const row *cold = find_row(b, "search", "cold", ns[ni], c->budgets[bi], 1, r->cascade,
-                                   r->candidates);
+                                   r->candidates, r->nprobe);
         fprintf(f, "%llu %g %g %g\n", (unsigned long long)ns[ni], r->p50_ms, ex ? ex->p50_ms : NAN,
                 cold ? cold->p50_ms : NAN);
       }
@@ -1605,7 +1662,7 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
   f = fopen(path, "w");
   for (unsigned bi = 0; f && bi < c->n_budgets; bi++) {
     const row *r = best_row(b, nlast, c->budgets[bi], "warm", RECALL_TARGET);
-    const row *ex = find_row(b, "exhaustive", "warm", nlast, c->budgets[bi], all, NULL, U_NA);
+    const row *ex = find_row(b, "exhaustive", "warm", nlast, c->budgets[bi], all, NULL, U_NA, U_NA);
     if (r)
       fprintf(f, "%u \"(%u,%u)\" %g %g\n", bi, c->budgets[bi].r_q, c->budgets[bi].r_c,
               r->bytes_per_query, ex ? ex->bytes_per_query : NAN);
@@ -1618,20 +1675,24 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
     return -1;
   fprintf(f, "# gnuplot script written by metaidx bench; run from the out dir\n"
              "set datafile missing 'nan'\nset key outside right\nset grid\n");
-  const char *terms[2][2] = {{"svg size 900,560 dynamic", "svg"},
-                             {"pngcairo size 900,560", "png"}};
+  const char *terms[2][2] = {{"svg size 900,560 dynamic noenhanced", "svg"},
+                             {"pngcairo size 900,560 noenhanced", "png"}};
   for (int t = 0; t < 2; t++) {
     fprintf(f, "set terminal %s\n", terms[t][0]);
-    fprintf(f, "set output 'recall_vs_latency.%s'\nset logscale x\nunset logscale y\n"
+    fprintf(f, "set output 'recall_vs_latency.%s'\nset logscale x\nunset logscale y\nset yrange [*:1.01]\n"
                "set xlabel 'p50 latency, ms (1 thread, warm)'\nset ylabel 'recall@10 vs brute force'\n"
-               "set title 'recall@10 vs p50 latency per budget, N=%llu (line: Pareto front)'\n",
+               "set title 'recall@10 vs p50, N=%llu (lines: Pareto front per budget; circles: baselines at the largest budget)' font ',10'\n",
             terms[t][1], (unsigned long long)nlast);
     fprintf(f, "plot ");
     for (unsigned bi = 0; bi < c->n_budgets; bi++)
-      fprintf(f, "'recall_latency.dat' index %u using 1:2 with points pt 7 title '(%u,%u)', ", bi,
-              c->budgets[bi].r_q, c->budgets[bi].r_c);
-    fprintf(f, "'pareto.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'Pareto front'\n");
-    fprintf(f, "set output 'latency_vs_n.%s'\nset logscale xy\nset xlabel 'documents N'\n"
+      fprintf(f,
+              "'recall_latency.dat' index %u using 1:2 with points pt 7 lc %u title '(%u,%u)', "
+              "'pareto.dat' index %u using 1:2 with lines lw 1.5 lc %u notitle, ",
+              bi, bi + 1, c->budgets[bi].r_q, c->budgets[bi].r_c, bi, bi + 1);
+    fprintf(f, "'recall_latency.dat' index %u using 1:2:3 with labels point pt 6 ps 2 offset 0,1 "
+               "notitle\n",
+            c->n_budgets);
+    fprintf(f, "set output 'latency_vs_n.%s'\nset autoscale y\nset logscale xy\nset xlabel 'documents N'\n"
                "set ylabel 'ms per query'\nset title 'p50 latency (best config) and exhaustive ms/query vs N'\nplot ",
             terms[t][1]);
     for (unsigned bi = 0; bi < c->n_budgets; bi++)
@@ -1655,6 +1716,50 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
   if (rc != 0)
     fprintf(stderr, "metaidx bench: gnuplot failed (see %s/gnuplot.log)\n", c->out);
   return rc == 0 ? 0 : -1;
+}
+
+/* Reads the rows of an earlier run's results.jsonl back (for --replot). */
+static int load_rows(bench *b, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o)
+      continue;
+    row r;
+    row_init(&r);
+    json_t *v;
+#define LS_(n)                                                                                     \
+  if (json_is_string(v = json_object_get(o, #n)))                                                  \
+    sfmt(r.n, sizeof r.n, "%s", json_string_value(v));
+#define LU_(n)                                                                                     \
+  if (json_is_integer(v = json_object_get(o, #n)))                                                 \
+    r.n = (uint64_t)json_integer_value(v);
+#define LD_(n)                                                                                     \
+  if (json_is_number(v = json_object_get(o, #n)))                                                  \
+    r.n = json_number_value(v);
+    ROW_FIELDS(LS_, LU_, LD_)
+#undef LS_
+#undef LU_
+#undef LD_
+    json_decref(o);
+    if (b->n_rows == b->cap_rows) {
+      size_t nc = b->cap_rows ? 2 * b->cap_rows : 64;
+      row *nr = realloc(b->rows, nc * sizeof *nr);
+      if (!nr)
+        break;
+      b->rows = nr;
+      b->cap_rows = nc;
+    }
+    b->rows[b->n_rows++] = r;
+  }
+  free(line);
+  fclose(f);
+  return 0;
 }
 
 /* ------------------------------------------------------------ main */
@@ -1820,6 +1925,8 @@ int mx_bench_main(int argc, char **argv) {
     } else if (!strcmp(a, "--cold")) {
       c->cold = 1;
       c->warm = 0;
+    } else if (!strcmp(a, "--replot")) {
+      c->replot = 1;
     } else if (!strcmp(a, "--build-only")) {
       c->build_only = 1;
     } else if (!strcmp(a, "--rebuild")) {
@@ -1862,6 +1969,42 @@ int mx_bench_main(int argc, char **argv) {
   }
   char path[PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/results.jsonl", c->out);
+  if (c->replot) {
+    if (load_rows(b, path) != 0) {
+      fprintf(stderr, "%s: cannot read %s\n", prog, path);
+      free(b);
+      return 1;
+    }
+    uint64_t ns[MAX_NS];
+    unsigned n_ns = 0, nb = 0;
+    for (size_t r = 0; r < b->n_rows; r++) {
+      const row *w = &b->rows[r];
+      if (strcmp(w->kind, "search"))
+        continue;
+      unsigned j = 0;
+      while (j < n_ns && ns[j] != w->n_docs)
+        j++;
+      if (j == n_ns && n_ns < MAX_NS)
+        ns[n_ns++] = w->n_docs;
+      j = 0;
+      while (j < nb && (c->budgets[j].r_q != w->r_q || c->budgets[j].r_c != w->r_c))
+        j++;
+      if (j == nb && nb < MAX_LIST)
+        c->budgets[nb++] = (mx_budget){(uint32_t)w->r_q, (uint32_t)w->r_c};
+      if (w->k != U_NA)
+        c->k = (uint32_t)w->k;
+      sfmt(c->preset, sizeof c->preset, "%s", w->preset);
+    }
+    c->n_budgets = nb;
+    int rc2 = 1;
+    if (n_ns && nb) {
+      write_paper_table(b, ns, n_ns);
+      rc2 = c->plots ? (run_plots(b, ns, n_ns) == 0 ? 0 : 1) : 0;
+    }
+    free(b->rows);
+    free(b);
+    return rc2;
+  }
   b->jsonl = fopen(path, "w");
   snprintf(path, sizeof path, "%s/results.csv", c->out);
   b->csv = fopen(path, "w");
