@@ -1530,7 +1530,7 @@ static void write_paper_table(const bench *b, const uint64_t *ns, unsigned n_ns)
       }
       fprintf(f,
               "| (%u,%u) | %.3g GiB | %.2f | %llu, %llu, %s | %.3g | %.3f | %.3f | %.3f | %.3f | %.2f | "
-              "%.2f | %.2f | %.3g | %.0fx | %s | %s |\n",
+              "%.2f | %.2f | %.3g | %.1fx | %s | %s |\n",
               bu.r_q, bu.r_c, r->budget_bytes / (1024.0 * 1024 * 1024), gib100k,
               (unsigned long long)r->candidates, (unsigned long long)r->nprobe, r->cascade,
               r->flops_per_query, r->p50_ms,
