@@ -1697,9 +1697,10 @@ static int run_plots(const bench *b, const uint64_t *ns, unsigned n_ns) {
             terms[t][1]);
     for (unsigned bi = 0; bi < c->n_budgets; bi++)
       fprintf(f,
-              "'latency_n.dat' index %u using 1:2 with linespoints pt 7 title '(%u,%u) metaidx', "
-              "'latency_n.dat' index %u using 1:3 with linespoints dt 2 title '(%u,%u) exhaustive'%s",
-              bi, c->budgets[bi].r_q, c->budgets[bi].r_c, bi, c->budgets[bi].r_q,
+              "'latency_n.dat' index %u using 1:2 with linespoints pt 7 lc %u title '(%u,%u) metaidx', "
+              "'latency_n.dat' index %u using 1:3 with linespoints dt 2 pt 6 lc %u "
+              "title '(%u,%u) exhaustive'%s",
+              bi, bi + 1, c->budgets[bi].r_q, c->budgets[bi].r_c, bi, bi + 1, c->budgets[bi].r_q,
               c->budgets[bi].r_c, bi + 1 < c->n_budgets ? ", " : "\n");
     fprintf(f, "set output 'bytes_vs_budget.%s'\nunset logscale x\nset logscale y\n"
                "set xlabel 'budget (r_q, r_c)'\nset ylabel 'bytes per query'\n"
