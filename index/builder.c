@@ -535,6 +535,8 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   if (s == MX_OK)
     s = mx_coarse_set_defaults(c, &defaults, err);
   if (s == MX_OK)
+    mx_coarse_set_build_threads(c, (int)b->opts.threads);
+  if (s == MX_OK)
     s = train_coarse(b, c, &trained, err);
   if (s == MX_OK)
     s = mx_path_join(path, sizeof path, b->tmp, "store", err);

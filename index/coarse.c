@@ -85,6 +85,7 @@ struct mx_coarse {
    * apply and is ignored). Written under the exclusive lock. */
   int np_support, ef_support;
   int search_threads; /* OpenMP threads inside a search; <= 1: the caller's only */
+  int build_threads;  /* OpenMP threads for train and add; 0: OpenMP's default */
   pthread_rwlock_t lock; /* see the top of the file */
 };
 
@@ -264,7 +265,11 @@ mx_status mx_coarse_train(mx_coarse *c, uint64_t n, const float *x, mx_error *er
                    "coarse train: %llu training vectors for %zu IVF lists; need at least 39 per "
                    "list (%llu): use fewer lists or Flat",
                    (unsigned long long)n, c->nlist, (unsigned long long)c->nlist * 39);
-  FAISS_TRY(faiss_Index_train(c->index, (idx_t)n, x), "coarse train");
+  int saved = c->build_threads > 0 ? omp_single_begin(c->build_threads) : 0;
+  int rc = faiss_Index_train(c->index, (idx_t)n, x);
+  if (c->build_threads > 0)
+    omp_single_end(saved);
+  FAISS_TRY(rc, "coarse train");
   return MX_OK;
 }
 
@@ -285,7 +290,11 @@ mx_status mx_coarse_add(mx_coarse *c, uint64_t n, const float *x, const uint64_t
   if (n == 0)
     return MX_OK;
   /* uint64 ids <= INT64_MAX have the same representation as idx_t. */
-  FAISS_TRY(faiss_Index_add_with_ids(c->index, (idx_t)n, x, (const idx_t *)ids), "coarse add");
+  int saved = c->build_threads > 0 ? omp_single_begin(c->build_threads) : 0;
+  int rc = faiss_Index_add_with_ids(c->index, (idx_t)n, x, (const idx_t *)ids);
+  if (c->build_threads > 0)
+    omp_single_end(saved);
+  FAISS_TRY(rc, "coarse add");
   return MX_OK;
 }
 
@@ -497,6 +506,11 @@ uint32_t mx_coarse_effective_nprobe(const mx_coarse *c, uint32_t k, const mx_coa
   if (p > c->nlist)
     p = c->nlist;
   return (uint32_t)(p ? p : 1);
+}
+
+void mx_coarse_set_build_threads(mx_coarse *c, int threads) {
+  if (c)
+    c->build_threads = threads > 0 ? threads : 0;
 }
 
 void mx_coarse_set_search_threads(mx_coarse *c, int threads) {

@@ -69,6 +69,10 @@ uint32_t mx_coarse_effective_nprobe(const mx_coarse *c, uint32_t k, const mx_coa
  * the calling thread. Not for use while other threads search. */
 void mx_coarse_set_search_threads(mx_coarse *c, int threads);
 
+/* OpenMP threads for training and adding; 0 (the default) leaves OpenMP's
+ * own default (all cores, or OMP_NUM_THREADS). */
+void mx_coarse_set_build_threads(mx_coarse *c, int threads);
+
 uint64_t mx_coarse_count(const mx_coarse *c);
 uint32_t mx_coarse_dim(const mx_coarse *c);
 

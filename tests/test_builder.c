@@ -322,3 +322,25 @@ Test(builder, invalid_options_are_clear_errors) {
   free(dir);
   mx_test_tmpdir_remove(tmp);
 }
+
+Test(builder, ivf_build_on_one_thread_finds_each_document) {
+  char *tmp = mx_test_tmpdir("builder_threads");
+  char *dir = path_in(tmp, "ix");
+  size_t n = 400;
+  float *docs = random_docs(9, n);
+  mx_build_options o;
+  mx_build_options_init(&o);
+  o.coarse_factory = "IVF4,Flat";
+  o.coarse_nprobe = 4; /* every list: the coarse stage is exact */
+  o.threads = 1;       /* FAISS training and adding on one OpenMP thread */
+  mx_error err;
+  cr_assert_eq(build(dir, docs, n, &o, &err), MX_OK, "%s", err.message);
+  mx_hit hits[20 * 10];
+  uint32_t nh[20];
+  search_all(dir, docs, 20, hits, nh);
+  for (int q = 0; q < 20; q++)
+    cr_assert_eq(hits[q * 10].doc, (uint64_t)q, "query %d", q);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
