@@ -298,3 +298,12 @@ int cli_close_out(const char *cmd, const char *path, FILE *f) {
     return cli_fail(cmd, "%s: write failed: %s", path, strerror(errno));
   return 0;
 }
+
+int cli_print_json(const char *cmd, FILE *out, const json_t *o, size_t flags) {
+  char *text = json_dumps(o, flags);
+  if (!text)
+    return cli_fail(cmd, "out of memory");
+  fprintf(out, "%s\n", text);
+  free(text);
+  return 0;
+}

@@ -5,6 +5,7 @@
 #ifndef MX_TOOLS_CLI_H
 #define MX_TOOLS_CLI_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -75,6 +76,10 @@ FILE *cli_open_out(const char *cmd, const char *path);
 /* Flushes and closes (not stdout, only flushed); 0 or CLI_EXIT_FAIL with a
  * message naming the path. */
 int cli_close_out(const char *cmd, const char *path, FILE *f);
+
+/* Writes o as one line (json_dumps with `flags`) to out; 0, or
+ * CLI_EXIT_FAIL with a message when it cannot be serialised. */
+int cli_print_json(const char *cmd, FILE *out, const json_t *o, size_t flags);
 
 /* Commands, one function each: argv[0] is the command's name. */
 int cmd_gen(int argc, char **argv);

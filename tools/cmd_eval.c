@@ -308,12 +308,8 @@ int cmd_eval(int argc, char **argv) {
     json_object_set_new(o, "qrels_missing", json_integer((json_int_t)missing));
   }
   if (!rc) {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    if (s)
-      printf("%s\n", s);
-    else
-      rc = cli_fail("eval", "out of memory");
-    free(s);
+    rc = cli_print_json("eval", stdout, o,
+                        JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (!rc && fflush(stdout) != 0)
       rc = cli_fail("eval", "writing standard output: %s", strerror(errno));
   }

@@ -68,13 +68,10 @@ int cmd_info(int argc, char **argv) {
   json_object_set_new(o, "built_by", json_string(in.library_version));
   json_object_set_new(o, "library_version", json_string(mx_version()));
   json_object_set_new(o, "simd", json_string(mx_simd_path()));
-  char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+  rc = cli_print_json("info", stdout, o,
+                      JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
   json_decref(o);
-  if (!s)
-    return cli_fail("info", "out of memory");
-  printf("%s\n", s);
-  free(s);
-  return cli_close_out("info", NULL, stdout);
+  return rc ? rc : cli_close_out("info", NULL, stdout);
 }
 
 static void print_problem(void *ctx, const char *message) {

@@ -135,14 +135,8 @@ static int write_run(const char *cmd, mx_index *index, const mx_info *info, cons
       json_array_append_new(arr, hit);
     }
     if (line) {
-      if (!rc) {
-        char *s = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(7));
-        if (s)
-          fprintf(out, "%s\n", s);
-        else
-          rc = cli_fail(cmd, "out of memory");
-        free(s);
-      }
+      if (!rc)
+        rc = cli_print_json(cmd, out, line, JSON_COMPACT | JSON_REAL_PRECISION(7));
       json_decref(line);
     }
   }
@@ -185,12 +179,7 @@ static int write_stats(const char *cmd, const char *path, uint32_t n, const mx_s
     json_object_set_new(o, "bytes_touched", json_integer((json_int_t)s->bytes_touched));
     json_object_set_new(o, "bytes_prefetched", json_integer((json_int_t)s->bytes_prefetched));
     json_object_set_new(o, "corrupt_skipped", json_integer((json_int_t)s->corrupt_skipped));
-    char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (line)
-      fprintf(out, "%s\n", line);
-    else
-      rc = cli_fail(cmd, "out of memory");
-    free(line);
+    rc = cli_print_json(cmd, out, o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
   }
   int crc = cli_close_out(cmd, path, out);
