@@ -3,7 +3,7 @@
  * and mx_search_batch) must equal the single-threaded answer bit for bit;
  * with fewer LMDB reader slots than threads a search either succeeds with
  * that answer or fails with MX_ERR_BUSY. Also run under ThreadSanitizer by
- * tools/tsan.sh. */
+ * scripts/tsan.sh. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>

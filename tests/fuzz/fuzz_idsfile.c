@@ -1,6 +1,6 @@
 /* fuzz_idsfile.c: libFuzzer target for mx_ids_text_parse.
  * Built by tests/fuzz/meson.build: always as a replay test of its corpus,
- * with -Dfuzz=enabled also as a libFuzzer binary (see tools/fuzz.sh). */
+ * with -Dfuzz=enabled also as a libFuzzer binary (see scripts/fuzz.sh). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

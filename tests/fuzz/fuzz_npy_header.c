@@ -1,7 +1,7 @@
 /* fuzz_npy_header.c: libFuzzer target for mx_npy_parse_header (outside
  * bytes).
  * Built by tests/fuzz/meson.build: always as a replay test of its corpus,
- * with -Dfuzz=enabled also as a libFuzzer binary (see tools/fuzz.sh). */
+ * with -Dfuzz=enabled also as a libFuzzer binary (see scripts/fuzz.sh). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * tests/helpers.c and tests/test_concurrency.c use, for builds where
  * Criterion itself cannot run. Criterion's process sandbox (boxfort)
  * aborts under ThreadSanitizer ("Could not initialize inheritable arena",
- * Snaipe/Criterion#274), so tools/tsan.sh runs the concurrency test built
+ * Snaipe/Criterion#274), so scripts/tsan.sh runs the concurrency test built
  * against this header instead: tests run in the order they are defined, in
  * one process; a failed cr_assert_* aborts, a failed cr_expect* makes the
  * exit status 1. Not a general replacement. */

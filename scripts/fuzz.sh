@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz/ with clang (-Dfuzz=enabled,
 # ASan + UBSan) in build-fuzz/ and runs each for SECONDS (default 60).
-#   tools/fuzz.sh [SECONDS] [--merge] [TARGET...]
+#   scripts/fuzz.sh [SECONDS] [--merge] [TARGET...]
 # TARGET is one of npy_header npy_file manifest record idsfile (default:
 # all, one after the other). Each run starts from the committed corpus plus
 # what earlier runs found (build-fuzz/corpus/<target>, not committed).
