@@ -17,6 +17,13 @@
  *   the library's memory maps.
  * - No global state: any number of indexes may be open at once, and one open
  *   mx_index may be searched from any number of threads at the same time.
+ * - Binary compatibility: the shared library exports exactly the functions
+ *   declared here (each marked MX_API; a test compares the export list with
+ *   this header), so nothing internal can be linked by accident. Status and
+ *   enum values never change meaning. Options and result structs grow by
+ *   appended fields, which changes their size: until version 1.0 every minor
+ *   version may change the ABI (the soname is libmetaidx.so.0.MINOR), so
+ *   rebuild against the header of the library you load.
  */
 #ifndef METAIDX_H
 #define METAIDX_H
@@ -28,6 +35,14 @@
 extern "C" {
 #endif
 
+/* Marks the public functions: the library is compiled with
+ * -fvisibility=hidden, and only MX_API declarations are exported. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MX_API __attribute__((visibility("default")))
+#else
+#define MX_API
+#endif
+
 #define MX_VERSION_MAJOR 0
 #define MX_VERSION_MINOR 1
 #define MX_VERSION_PATCH 0
@@ -35,7 +50,7 @@ extern "C" {
 
 /* The library's version string, e.g. "0.1.0" (may differ from the header's
  * MX_VERSION_STRING when linked against another build). */
-const char *mx_version(void);
+MX_API const char *mx_version(void);
 
 /* ---------------------------------------------------------------- status */
 
@@ -67,9 +82,9 @@ typedef enum mx_status {
 } mx_status;
 
 /* Short generic message for a status ("checksum mismatch", ...); never NULL. */
-const char *mx_status_str(mx_status status);
+MX_API const char *mx_status_str(mx_status status);
 /* The enum constant's name ("MX_ERR_CORRUPT"); never NULL. */
-const char *mx_status_name(mx_status status);
+MX_API const char *mx_status_name(mx_status status);
 
 #define MX_ERROR_MESSAGE_MAX 512
 
@@ -90,13 +105,13 @@ typedef enum mx_dtype {
 } mx_dtype;
 
 /* "f32", "f16", "bf16", "int8"; NULL for an unknown value. */
-const char *mx_dtype_name(mx_dtype dtype);
+MX_API const char *mx_dtype_name(mx_dtype dtype);
 /* Parses a name as printed by mx_dtype_name. */
-mx_status mx_dtype_parse(const char *name, mx_dtype *out, mx_error *err);
+MX_API mx_status mx_dtype_parse(const char *name, mx_dtype *out, mx_error *err);
 
 /* The SIMD path the kernels run on this machine: "avx2" or "scalar"
  * (forced by the environment variable MX_SIMD=scalar). */
-const char *mx_simd_path(void);
+MX_API const char *mx_simd_path(void);
 
 /* A scoring budget: the first r_q query vectors against the first r_c
  * document vectors. */
@@ -151,14 +166,14 @@ typedef struct mx_build_options {
   void *progress_ctx;
 } mx_build_options;
 
-void mx_build_options_init(mx_build_options *o);
+MX_API void mx_build_options_init(mx_build_options *o);
 
 /* Starts a build of an index with vectors of `dim` floats and
  * `vectors_per_doc` nested vectors per document (as given to add; `keep`
  * may store fewer). MX_ERR_EXISTS if dir exists and overwrite is 0;
  * MX_ERR_BUSY if another build of dir is running. */
-mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_doc,
-                          const mx_build_options *opts, mx_builder **out, mx_error *err);
+MX_API mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_doc,
+                                 const mx_build_options *opts, mx_builder **out, mx_error *err);
 
 /* Adds n documents: vectors is n x vectors_per_doc x dim of input_dtype
  * (MX_DTYPE_F32 or MX_DTYPE_F16), C order. ids: n integers for
@@ -171,19 +186,19 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
  * input dtype other than f32/f16) leaves the builder as it was; after any
  * other error it only accepts mx_builder_abort (mx_builder_finish then
  * fails with MX_ERR_STATE and frees it). */
-mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const char *const *keys,
-                         const size_t *key_lens, const void *vectors, mx_dtype input_dtype,
-                         mx_error *err);
+MX_API mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const char *const *keys,
+                                const size_t *key_lens, const void *vectors, mx_dtype input_dtype,
+                                mx_error *err);
 
 /* Trains the coarse index, adds every leading vector, writes coarse.faiss and
  * manifest.json, makes everything durable and publishes the directory. The
  * builder is freed whatever the outcome (do not abort it afterwards).
  * MX_ERR_BAD_INPUT if no document was added, MX_ERR_STATE after a failed
  * add, MX_ERR_INVALID_ARGUMENT for NULL. */
-mx_status mx_builder_finish(mx_builder *b, mx_error *err);
+MX_API mx_status mx_builder_finish(mx_builder *b, mx_error *err);
 
 /* Discards the build and frees the builder. NULL is a no-op. */
-void mx_builder_abort(mx_builder *b);
+MX_API void mx_builder_abort(mx_builder *b);
 
 /* ---------------------------------------------------------------- searching */
 
@@ -197,18 +212,18 @@ typedef struct mx_open_options {
   int verify;           /* check record checksums on every read; default 1 */
 } mx_open_options;
 
-void mx_open_options_init(mx_open_options *o);
+MX_API void mx_open_options_init(mx_open_options *o);
 
 /* Opens the index at dir: checks the manifest (MX_ERR_VERSION for a newer
  * format), the coarse index against its recorded checksum (MX_ERR_CORRUPT)
  * and the store's document count. opts may be NULL for defaults.
  * MX_ERR_NOT_FOUND for a directory without an index; a damaged manifest is
  * MX_ERR_FORMAT, a damaged coarse.faiss or a count mismatch MX_ERR_CORRUPT. */
-mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
-                        mx_error *err);
+MX_API mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
+                               mx_error *err);
 
 /* NULL is a no-op. No search may be running on the index. */
-void mx_index_close(mx_index *index);
+MX_API void mx_index_close(mx_index *index);
 
 typedef struct mx_info {
   uint32_t format_major, format_minor;
@@ -227,7 +242,7 @@ typedef struct mx_info {
   char library_version[32];
 } mx_info;
 
-mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err);
+MX_API mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err);
 
 /* One cascade stage: score the surviving candidates at (r_q, r_c) and keep
  * the best `keep` for the next stage. */
@@ -249,7 +264,7 @@ typedef struct mx_search_options {
   int coarse_only;     /* 1: return the coarse ranking (leading vectors), no rescoring */
 } mx_search_options;
 
-void mx_search_options_init(mx_search_options *o);
+MX_API void mx_search_options_init(mx_search_options *o);
 
 /* A result: the document's internal id (its row), its external id (equal to
  * doc for MX_IDS_ROW and MX_IDS_STRING indexes; see mx_index_doc_key), and
@@ -287,19 +302,19 @@ typedef struct mx_search_stats {
  * counted, unless the store's B-tree is damaged so that no later read can
  * work either); MX_ERR_BUSY when more searches run than the index has
  * reader slots. Successful answers are never built from damaged data. */
-mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
-                    const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
-                    mx_search_stats *stats, mx_error *err);
+MX_API mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
+                           const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
+                           mx_search_stats *stats, mx_error *err);
 
 /* n_queries queries of vectors_per_query vectors each, contiguous, over
  * `threads` threads (0 = all cores). hits has room for n_queries * k;
  * n_hits for n_queries counts; stats for n_queries entries or NULL. Stops
  * at the first failing query and returns its error, its message naming the
  * query ("query 2: ..."). n_queries = 0 is MX_OK (arrays may be NULL). */
-mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_queries,
-                          uint32_t vectors_per_query, const mx_search_options *opts,
-                          uint32_t threads, mx_hit *hits, uint32_t *n_hits,
-                          mx_search_stats *stats, mx_error *err);
+MX_API mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_queries,
+                                 uint32_t vectors_per_query, const mx_search_options *opts,
+                                 uint32_t threads, mx_hit *hits, uint32_t *n_hits,
+                                 mx_search_stats *stats, mx_error *err);
 
 /* Brute force: exact MaxSim at (r_q, r_c) of every query against every
  * document, streaming over the store on `threads` threads. The ground
@@ -307,17 +322,17 @@ mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_quer
  * hits and n_hits as mx_search_batch. MX_ERR_INVALID_ARGUMENT for k = 0,
  * r_q outside 1..vectors_per_query, r_c outside 1..stored; n_queries = 0
  * is MX_OK. */
-mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
-                          uint32_t vectors_per_query, uint32_t r_q, uint32_t r_c, uint32_t k,
-                          uint32_t threads, mx_hit *hits, uint32_t *n_hits, mx_error *err);
+MX_API mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
+                                 uint32_t vectors_per_query, uint32_t r_q, uint32_t r_c, uint32_t k,
+                                 uint32_t threads, mx_hit *hits, uint32_t *n_hits, mx_error *err);
 
 /* The external key of a document as bytes (decimal digits for row and u64
  * ids, the string for string ids), NUL-terminated when it fits in cap.
  * *len receives the key's length. buf may be NULL with cap 0 (asks only
  * for the length); a smaller cap gets a truncated, NUL-terminated prefix.
  * MX_ERR_NOT_FOUND for doc >= the document count. */
-mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
-                           mx_error *err);
+MX_API mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
+                                  mx_error *err);
 
 /* ---------------------------------------------------------------- verifying */
 
@@ -336,8 +351,8 @@ typedef struct mx_verify_report {
  * against its checksum, every segment of every record, and the id maps.
  * Returns MX_OK when the check ran (report->problems says what it found);
  * an error only when it could not run at all. */
-mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
-                          mx_verify_report *report, mx_error *err);
+MX_API mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
+                                 mx_verify_report *report, mx_error *err);
 
 #ifdef __cplusplus
 }
