@@ -6,7 +6,8 @@ set -euo pipefail
 
 PACKAGES=(gcc g++ meson ninja-build pkg-config liblmdb-dev libxxhash-dev
   libcriterion-dev libfaiss-dev libopenblas-dev libopenblas0-pthread
-  libjansson-dev python3 python3-numpy dpkg-dev gnuplot-nox util-linux)
+  libjansson-dev python3 python3-numpy python3-pytest python3-setuptools python3-pip
+  python3-venv dpkg-dev gnuplot-nox util-linux)
 FAISS_C_PREFIX=${FAISS_C_PREFIX:-/usr/local}
 FAISS_C_VERSION=1.7.3
 FAISS_C_BUILD=2   # bump when the way the C API is built changes
