@@ -9,6 +9,17 @@ from metaidx import _arrays
 from conftest import assert_matches_reference, maxsim, stored, unit_vectors
 
 
+def assert_same_answers(path_a, path_b, queries, k=10):
+    """The indexes at path_a and path_b hold as many documents and answer
+    every query identically."""
+    with metaidx.Index(path_a) as a, metaidx.Index(path_b) as b:
+        assert len(a) == len(b)
+        for query in queries:
+            ra, rb = a.search(query, k=k), b.search(query, k=k)
+            np.testing.assert_array_equal(ra[0], rb[0])
+            np.testing.assert_array_equal(ra[1], rb[1])
+
+
 def test_info_describes_the_build(index, corpus):
     info = index.info
     assert (info["n_docs"], info["vectors_per_doc"], info["dim"]) == (333, 7, 37)
@@ -91,11 +102,7 @@ def test_float16_input_builds_the_same_index(tmp_path):
     docs = unit_vectors(rng, (80, 3, 16))
     metaidx.build(tmp_path / "a", docs, progress=False)
     metaidx.build(tmp_path / "b", docs.astype(np.float16), progress=False)
-    query = docs[3]
-    with metaidx.Index(tmp_path / "a") as a, metaidx.Index(tmp_path / "b") as b:
-        ra, rb = a.search(query, k=5), b.search(query, k=5)
-    np.testing.assert_array_equal(ra[0], rb[0])
-    np.testing.assert_array_equal(ra[1], rb[1])
+    assert_same_answers(tmp_path / "a", tmp_path / "b", docs[:9, :2])
 
 
 def test_u64_ids_come_back(tmp_path):
@@ -147,12 +154,7 @@ def test_generator_batches_build_the_same_index(tmp_path, corpus):
     docs = corpus["docs"]
     metaidx.build(tmp_path / "gen", (docs[i:i + 37] for i in range(0, len(docs), 37)),
                   dtype="f32", budgets=[(1, 1), (2, 3), (5, 7)], coarse="Flat", progress=False)
-    with metaidx.Index(tmp_path / "gen") as g, metaidx.Index(corpus["path"]) as a:
-        assert len(g) == len(docs)
-        for query in corpus["queries"]:
-            rg, ra = g.search(query, k=10), a.search(query, k=10)
-            np.testing.assert_array_equal(rg[0], ra[0])
-            np.testing.assert_array_equal(rg[1], ra[1])
+    assert_same_answers(tmp_path / "gen", corpus["path"], corpus["queries"])
 
 
 def test_batches_with_their_ids(tmp_path):
