@@ -1,6 +1,7 @@
 """What the Python package costs over the C API, on one index in one run:
 the median wall time of one Index.search call against one mx_search call
-(bench/search_c.c), the Python time outside the library (wall minus the
+(bench/search_c.c) and against a bare ctypes call of mx_search with prepared
+arguments (what the package's own code costs), the Python time outside the library (wall minus the
 library's own stats total_ms, same calls), and batch QPS of
 Index.search_batch against mx_search_batch. Rounds alternate C and Python;
 every figure is printed as a JSON line, the summary last (medians over
@@ -15,9 +16,13 @@ import statistics
 import subprocess
 import time
 
+import ctypes
+
 import numpy as np
 
 import metaidx
+from metaidx import _capi
+from metaidx.index import _options
 
 
 def unit(rng, shape):
@@ -42,12 +47,27 @@ def python_round(ix, queries, args):
             t = time.perf_counter_ns()
             ix.search(q, **kw)
             plain.append((time.perf_counter_ns() - t) / 1e3)
+    # the bare ctypes call, prepared arguments: what is left is ctypes itself
+    opts = _options(args.k, (args.rq, args.rc), args.candidates, None, None, None, True, False,
+                    False)
+    hits = np.empty(args.k, metaidx.HIT_DTYPE)
+    n, err = ctypes.c_uint32(), _capi.Error()
+    handle, hits_p = ix._shared.handle, hits.ctypes.data
+    pointers = [q.ctypes.data for q in queries]
+    raw = []
+    for _ in range(args.reps):
+        for q in pointers:
+            t = time.perf_counter_ns()
+            _capi.lib.mx_search(handle, q, args.rq, ctypes.byref(opts), hits_p, ctypes.byref(n),
+                                None, ctypes.byref(err))
+            raw.append((time.perf_counter_ns() - t) / 1e3)
     best = 0.0
     for _ in range(args.reps):
         t = time.perf_counter()
         ix.search_batch(queries, threads=args.threads or None, **kw)
         best = max(best, len(queries) / (time.perf_counter() - t))
     return {"side": "python", "search_median_us": statistics.median(plain),
+            "raw_ctypes_median_us": statistics.median(raw),
             "search_stats_median_us": statistics.median(walls),
             "outside_library_median_us": statistics.median(outside), "batch_qps": best}
 
@@ -97,6 +117,9 @@ def main():
         "c_search_us": med([c["search_median_us"] for c, _ in rows]),
         "py_search_us": med([p["search_median_us"] for _, p in rows]),
         "py_overhead_us": med([p["search_median_us"] - c["search_median_us"] for c, p in rows]),
+        "raw_ctypes_us": med([p["raw_ctypes_median_us"] for _, p in rows]),
+        "wrapper_over_raw_ctypes_us": med([p["search_median_us"] - p["raw_ctypes_median_us"]
+                                           for _, p in rows]),
         "py_outside_library_us": med([p["outside_library_median_us"] for _, p in rows]),
         "c_batch_qps": med([c["batch_qps"] for c, _ in rows]),
         "py_batch_qps": med([p["batch_qps"] for _, p in rows]),

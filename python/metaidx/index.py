@@ -90,7 +90,7 @@ class _Shared:
                 return
             del self._registry[self.key]
         with self.cond:
-            while self.busy:
+            while self.busy or self.paused:
                 self.cond.wait()
             handle, self.handle = self.handle, None
         if handle:
