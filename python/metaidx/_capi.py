@@ -199,9 +199,9 @@ def _candidates():
     name = ctypes.util.find_library("metaidx")
     if name:
         found.append(name)
-    found.append("libmetaidx.so.0")
-    for prefix in ("/usr/local/lib/x86_64-linux-gnu", "/usr/local/lib", "/usr/lib"):
-        found.append(os.path.join(prefix, "libmetaidx.so.0"))
+    found.append("libmetaidx.so")
+    for prefix in ("/usr/local/lib/x86_64-linux-gnu", "/usr/local/lib"):
+        found.append(os.path.join(prefix, "libmetaidx.so"))
     return list(dict.fromkeys(found)), False
 
 
