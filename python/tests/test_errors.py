@@ -264,3 +264,23 @@ def test_corrupt_coarse_index(tmp_path, corpus):
 def test_verify_missing_directory(tmp_path):
     with pytest.raises(metaidx.Error):
         metaidx.verify(tmp_path / "nothing")
+
+
+def test_corrupt_record(tmp_path):
+    rng = np.random.default_rng(21)
+    docs = unit_vectors(rng, (40, 4, 16))
+    metaidx.build(tmp_path / "ix", docs, dtype="f32", progress=False)
+    data = bytearray((tmp_path / "ix" / "store" / "data.mdb").read_bytes())
+    needle = docs[5, 3].tobytes()  # stored f32: the vector's bytes are in the file as given
+    at = data.find(needle)
+    assert at >= 0 and data.find(needle, at + 1) < 0
+    data[at + 5] ^= 0x40
+    (tmp_path / "ix" / "store" / "data.mdb").write_bytes(bytes(data))
+    with metaidx.Index(tmp_path / "ix") as ix:
+        with pytest.raises(metaidx.CorruptError, match="record id 5"):
+            ix.search(docs[5], k=3, candidates=40)
+        ix.search(docs[5], k=3, candidates=40, budget=(4, 1))  # its damaged segment is not read
+        ids, _, stats = ix.search(docs[5], k=3, candidates=40, skip_corrupt=True, stats=True)
+        assert stats["corrupt_skipped"] == 1 and 5 not in ids.tolist()
+        report = ix.verify()
+        assert report["bad_records"] == 1 and not report["ok"]
