@@ -2,9 +2,10 @@
 
 Only functions declared in metaidx.h are used. Structures mirror the header
 field by field; tests/test_layout.py compares every size and offset with a
-C program compiled against the header, so a drift fails the suite. Options
-structs are allocated with slack (see `options`), so a library whose structs
-grew (fields are only ever appended) cannot write past them.
+C program compiled against the header, so a drift fails the suite. Until
+1.0 every minor version may append struct fields, so load() refuses a
+library whose major.minor is not ABI_VERSION, and every struct the library
+fills is allocated with slack behind it (see `struct`).
 
 Every foreign call goes through ctypes.CDLL, which releases the GIL for the
 duration of the call: Python threads search (and a build runs) in parallel
@@ -22,6 +23,7 @@ c_void_p = ctypes.c_void_p
 c_size_t = ctypes.c_size_t
 c_float_p = ctypes.POINTER(ctypes.c_float)
 
+ABI_VERSION = "0.1"  # major.minor of the metaidx.h these declarations copy
 MAX_BUDGETS = 16
 MAX_STAGES = 8
 MAX_KEY_BYTES = 511
@@ -141,15 +143,16 @@ STRUCTS = {
     "mx_verify_report": VerifyReport,
 }
 
-# Bytes of room past each options struct, for fields appended by a newer
-# library that this module does not know yet.
-OPTIONS_SLACK = 4096
+# Bytes of room past every struct the library fills, for fields appended by
+# a newer library than these declarations (an ABI mismatch the version check
+# in load() refuses anyway; this keeps a mistake from writing past memory).
+STRUCT_SLACK = 4096
 
 
-def options(struct_type):
-    """A zeroed instance of an options struct with OPTIONS_SLACK bytes of room
-    behind it, so that the library's *_init may fill a larger struct."""
-    buf = ctypes.create_string_buffer(ctypes.sizeof(struct_type) + OPTIONS_SLACK)
+def struct(struct_type):
+    """A zeroed instance of a struct the library initialises or fills
+    (options, info, stats, report), with STRUCT_SLACK bytes of room behind."""
+    buf = ctypes.create_string_buffer(ctypes.sizeof(struct_type) + STRUCT_SLACK)
     obj = struct_type.from_buffer(buf)
     obj._slack_buffer = buf  # keeps the memory alive with the struct
     return obj
@@ -229,6 +232,10 @@ def load():
                               "it is not a compatible libmetaidx") from None
         f.restype = restype
         f.argtypes = argtypes
+    version = lib.mx_version().decode()
+    if version.split(".")[:2] != ABI_VERSION.split("."):
+        raise ImportError(f"metaidx: {lib._name} is libmetaidx {version}; this package is "
+                          f"written for {ABI_VERSION}.x (python/metaidx/_capi.py)")
     return lib
 
 

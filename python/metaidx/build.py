@@ -162,7 +162,7 @@ def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=Non
     ...) with the library's message; a failed build leaves nothing at `path`.
     """
     err = new_error()
-    opts = _capi.options(_capi.BuildOptions)
+    opts = _capi.struct(_capi.BuildOptions)
     lib.mx_build_options_init(ctypes.byref(opts))
     opts.dtype = _dtype(dtype)
     if keep is not None:

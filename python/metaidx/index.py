@@ -61,7 +61,7 @@ class _Shared:
 
     @classmethod
     def acquire(cls, path, max_readers, verify_records):
-        opts = _capi.options(_capi.OpenOptions)
+        opts = _capi.struct(_capi.OpenOptions)
         lib.mx_open_options_init(ctypes.byref(opts))
         if max_readers is not None:
             opts.max_readers = u32("max_readers", max_readers, 1)
@@ -136,7 +136,7 @@ class _Shared:
 
 def _verify(path):
     err = new_error()
-    report = _capi.VerifyReport()
+    report = _capi.struct(_capi.VerifyReport)
     messages = []
     fn = _capi.PROBLEM_FN(lambda _ctx, msg: messages.append(msg.decode("utf-8", "replace")))
     check(lib.mx_index_verify(str(path).encode(), fn, None, ctypes.byref(report),
@@ -163,7 +163,7 @@ def _search_options(k, budget_, candidates, cascade, nprobe, ef_search, prefetch
                     coarse_only):
     """An mx_search_options for these arguments. Cached (the library only
     reads it, from any thread): a repeated search skips rebuilding it."""
-    o = _capi.options(_capi.SearchOptions)
+    o = _capi.struct(_capi.SearchOptions)
     lib.mx_search_options_init(ctypes.byref(o))
     o.k = u32("k", k, 1)
     o.r_q, o.r_c = _budget("budget", budget_)
@@ -221,7 +221,7 @@ class Index:
         self.path = str(path)
         self._shared = None
         self._shared = _Shared.acquire(self.path, max_readers, verify)
-        info = _capi.Info()
+        info = _capi.struct(_capi.Info)
         err = new_error()
         shared, handle = self._enter()
         try:
@@ -332,7 +332,7 @@ class Index:
                              skip_corrupt, coarse_only)
         hits = np.empty(opts.k, HIT_DTYPE)
         n = ctypes.c_uint32()
-        st = _capi.SearchStats() if stats else None
+        st = _capi.struct(_capi.SearchStats) if stats else None
         err = new_error()
         shared, handle = self._enter()
         try:

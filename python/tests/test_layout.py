@@ -3,7 +3,9 @@ offsets printed by tests/layout.c, compiled by meson."""
 import ctypes
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +31,10 @@ def test_struct_matches_header(layout, name):
     assert ctypes.sizeof(struct) == c["size"], f"{name}: sizeof differs from metaidx.h"
     offsets = {f[0]: getattr(struct, f[0]).offset for f in struct._fields_}
     assert offsets == c["fields"]
+
+
+def test_abi_version_is_the_headers():
+    header = (Path(__file__).resolve().parents[2] / "include" / "metaidx.h").read_text()
+    major = re.search(r"#define MX_VERSION_MAJOR (\d+)", header).group(1)
+    minor = re.search(r"#define MX_VERSION_MINOR (\d+)", header).group(1)
+    assert _capi.ABI_VERSION == f"{major}.{minor}"
