@@ -2,8 +2,9 @@
 the median wall time of one Index.search call against one mx_search call
 (bench/search_c.c) and against a bare ctypes call of mx_search with prepared
 arguments (what the package's own code costs), the Python time outside the library (wall minus the
-library's own stats total_ms, same calls), and batch QPS of
-Index.search_batch against mx_search_batch. Rounds alternate C and Python;
+library's own stats total_ms, same calls), batch QPS of
+Index.search_batch against mx_search_batch, and the QPS of 1, 2 and 8 Python
+threads calling Index.search at once. Rounds alternate C and Python;
 every figure is printed as a JSON line, the summary last (medians over
 rounds).
 
@@ -72,6 +73,22 @@ def python_round(ix, queries, args):
             "outside_library_median_us": statistics.median(outside), "batch_qps": best}
 
 
+def threads_qps(ix, queries, args, n_threads):
+    """Queries per second of n_threads Python threads each calling
+    Index.search over all queries (the GIL is released in the library)."""
+    from concurrent.futures import ThreadPoolExecutor
+    kw = dict(k=args.k, budget=(args.rq, args.rc), candidates=args.candidates)
+
+    def work(_):
+        for q in queries:
+            ix.search(q, **kw)
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        t = time.perf_counter()
+        list(pool.map(work, range(n_threads)))
+        return n_threads * len(queries) / (time.perf_counter() - t)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("search_c")
@@ -109,6 +126,8 @@ def main():
             for row in (c, py):
                 row["round"] = i
                 print(json.dumps(row), flush=True)
+            for n_threads in (1, 2, 8):
+                py[f"threads_{n_threads}_qps"] = threads_qps(ix, queries, args, n_threads)
             rows.append((c, py))
     med = lambda xs: round(statistics.median(xs), 2)  # noqa: E731
     print(json.dumps({
@@ -123,6 +142,7 @@ def main():
         "py_outside_library_us": med([p["outside_library_median_us"] for _, p in rows]),
         "c_batch_qps": med([c["batch_qps"] for c, _ in rows]),
         "py_batch_qps": med([p["batch_qps"] for _, p in rows]),
+        "py_threads_qps": {n: med([p[f"threads_{n}_qps"] for _, p in rows]) for n in (1, 2, 8)},
         "batch_ratio_py_over_c": round(statistics.median(
             [p["batch_qps"] / c["batch_qps"] for c, p in rows]), 3),
     }))
