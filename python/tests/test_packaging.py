@@ -57,3 +57,17 @@ def test_example_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split()[:2] == ["1.", "doc"] and lines[0].split()[2] == "7"
+
+
+def test_overhead_bench_runs(tmp_path):
+    search_c = os.environ.get("METAIDX_SEARCH_C")
+    if not search_c:
+        pytest.skip("METAIDX_SEARCH_C (the py_search_c program meson builds) is not set")
+    r = subprocess.run([sys.executable, str(HERE / "bench" / "overhead.py"), search_c,
+                        "--n", "300", "--d", "16", "--r", "4", "--rq", "2", "--rc", "4",
+                        "--queries", "5", "--reps", "1", "--rounds", "1", "--dir",
+                        str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    import json
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert summary["c_search_us"] > 0 and summary["py_batch_qps"] > 0
