@@ -2,7 +2,8 @@
 
 Only functions declared in metaidx.h are used. Structures mirror the header
 field by field; tests/test_layout.py compares every size and offset with a
-C program compiled against the header, so a drift fails the suite. Until
+C program compiled against the header (structs the library grows by appending
+fields may be larger there: the package then ignores the new fields). Until
 1.0 every minor version may append struct fields, so load() refuses a
 library whose major.minor is not ABI_VERSION, and every struct the library
 fills is allocated with slack behind it (see `struct`).
