@@ -329,14 +329,15 @@ class Index:
         """
         q = floats("query", query, 2, self.dim)
         opts = _options(k, budget, candidates, cascade, nprobe, ef_search, prefetch,
-                             skip_corrupt, coarse_only)
+                        skip_corrupt, coarse_only)
+        n_vectors = u32("query vectors", q.shape[0])
         hits = np.empty(opts.k, HIT_DTYPE)
         n = ctypes.c_uint32()
         st = _capi.struct(_capi.SearchStats) if stats else None
         err = new_error()
         shared, handle = self._enter()
         try:
-            check(lib.mx_search(handle, pointer(q), q.shape[0], ctypes.byref(opts), pointer(hits),
+            check(lib.mx_search(handle, pointer(q), n_vectors, ctypes.byref(opts), pointer(hits),
                                 ctypes.byref(n), None if st is None else ctypes.byref(st),
                                 ctypes.byref(err)), err)
             hits = hits[:n.value]
@@ -370,15 +371,16 @@ class Index:
         raises, its message naming the query."""
         q = floats("queries", queries, 3, self.dim)
         opts = _options(k, budget, candidates, cascade, nprobe, ef_search, prefetch,
-                             skip_corrupt, coarse_only)
+                        skip_corrupt, coarse_only)
         n_queries = u32("number of queries", q.shape[0])
+        per_query = u32("vectors per query", q.shape[1])
         threads = 0 if threads is None else u32("threads", threads, 1)
         hits = np.zeros((n_queries, opts.k), HIT_DTYPE)
         counts = np.zeros(n_queries, np.uint32)
         err = new_error()
         shared, handle = self._enter()
         try:
-            check(lib.mx_search_batch(handle, pointer(q), n_queries, q.shape[1],
+            check(lib.mx_search_batch(handle, pointer(q), n_queries, per_query,
                                       ctypes.byref(opts), threads, pointer(hits),
                                       pointer(counts), None, ctypes.byref(err)), err)
             return self._batch_result(handle, hits, counts)
@@ -395,16 +397,17 @@ class Index:
         q = floats("queries", a[None] if single else a, 3, self.dim)
         k = u32("k", k, 1)
         r_q, r_c = _budget("budget", budget)
-        r_q = r_q or q.shape[1]
+        r_q = r_q or u32("vectors per query", q.shape[1])
         r_c = r_c or self._info.vectors_per_doc
         threads = 0 if threads is None else u32("threads", threads, 1)
         n_queries = u32("number of queries", q.shape[0])
+        per_query = u32("vectors per query", q.shape[1])
         hits = np.zeros((n_queries, k), HIT_DTYPE)
         counts = np.zeros(n_queries, np.uint32)
         err = new_error()
         shared, handle = self._enter()
         try:
-            check(lib.mx_exact_search(handle, pointer(q), n_queries, q.shape[1], r_q, r_c, k,
+            check(lib.mx_exact_search(handle, pointer(q), n_queries, per_query, r_q, r_c, k,
                                       threads, pointer(hits), pointer(counts),
                                       ctypes.byref(err)), err)
             if single:
