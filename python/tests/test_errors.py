@@ -284,3 +284,18 @@ def test_corrupt_record(tmp_path):
         assert stats["corrupt_skipped"] == 1 and 5 not in ids.tolist()
         report = ix.verify()
         assert report["bad_records"] == 1 and not report["ok"]
+
+
+def test_more_searches_than_reader_slots(tmp_path, corpus):
+    ix_dir = copy_index(corpus["path"], tmp_path / "ix")  # no lock.mdb: this open sizes it
+    queries = np.repeat(corpus["queries"], 40, axis=0)
+    with metaidx.Index(ix_dir, max_readers=1) as ix:
+        for _ in range(5):  # two pool threads overlap within 440 queries: practically always
+            try:
+                ix.search_batch(queries, threads=2, candidates=300)
+            except metaidx.BusyError as e:
+                assert "reader slots" in str(e)
+                break
+        else:
+            pytest.fail("2 threads never overlapped on 1 reader slot")
+        assert len(ix.search(corpus["queries"][0])[0]) == 10  # one at a time still works
