@@ -54,8 +54,8 @@ def test_exact_equals_numpy_maxsim(index, corpus):
 def test_cascade_scores_are_the_final_budgets(index, corpus):
     docs = stored(corpus["docs"], corpus["dtype"])
     for query in corpus["queries"]:
-        ids, scores, stats = index.search(query, k=5, cascade=[(1, 1, 60), (2, 3, 20)],
-                                          candidates=200, stats=True)
+        ids, scores, stats = index.search(query, k=5, budget=(5, 7), candidates=200,
+                                          cascade=[(1, 1, 60), (2, 3, 20)], stats=True)
         ref = maxsim(query, docs, 5, 7)
         np.testing.assert_allclose(scores, ref[ids.astype(np.int64)], rtol=1e-5, atol=1e-5)
         assert np.all(np.diff(scores) <= 0)
