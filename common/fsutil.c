@@ -1,9 +1,11 @@
-/* fsutil.c: crash-safe file writes, directory fsync, mkdir -p, rm -rf. */
+/* fsutil.c: crash-safe file writes, directory fsync, mkdir -p, rm -rf, and
+ * removal limited to what the engine created (owned directories). */
 #include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +131,164 @@ mx_status mx_remove_tree(const char *path, mx_error *err) {
   if (s == MX_OK && rmdir(path) != 0 && errno != ENOENT)
     s = fail_errno(err, errno, "cannot remove directory", path);
   return s;
+}
+
+/* ---------------------------------------------------------- owned directories */
+
+static const char marker_text[] =
+    "This directory was created by metaidx. metaidx removes from it only the files it wrote.\n";
+
+mx_status mx_owned_dir_create(const char *path, mx_error *err) {
+  if (mkdir(path, 0755) != 0) {
+    if (errno == EEXIST)
+      return mx_fail(err, MX_ERR_EXISTS, "'%s' already exists", path);
+    return fail_errno(err, errno, "cannot create directory", path);
+  }
+  char marker[PATH_MAX];
+  MX_TRY(mx_path_join(marker, sizeof marker, path, MX_OWNER_MARKER, err));
+  int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return fail_errno(err, errno, "cannot create", marker);
+  mx_status s = write_all(fd, marker_text, sizeof marker_text - 1, marker, err);
+  if (s == MX_OK && fsync(fd) != 0)
+    s = fail_errno(err, errno, "cannot fsync", marker);
+  close(fd);
+  return s;
+}
+
+int mx_owned_dir_marked(const char *path) {
+  char marker[PATH_MAX];
+  struct stat st;
+  return mx_path_join(marker, sizeof marker, path, MX_OWNER_MARKER, NULL) == MX_OK &&
+         lstat(marker, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The layout entry that rel (a path relative to the owned directory)
+ * matches with its type, or NULL. The marker always matches, at the top. */
+static const mx_owned_entry *owned_match(const mx_owned_entry *layout, const char *rel,
+                                         int is_dir) {
+  static const mx_owned_entry marker_entry = {MX_OWNER_MARKER, 0};
+  if (!is_dir && strcmp(rel, MX_OWNER_MARKER) == 0)
+    return &marker_entry;
+  for (const mx_owned_entry *e = layout; e->pattern; e++)
+    if (e->is_dir == is_dir && fnmatch(e->pattern, rel, FNM_PATHNAME | FNM_PERIOD) == 0)
+      return e;
+  return NULL;
+}
+
+typedef struct owned_walk {
+  const char *root;
+  const mx_owned_entry *layout;
+  int remove;        /* 0: only check */
+  char foreign[PATH_MAX]; /* first entry outside the layout, relative */
+  int foreign_found;
+  int errnum;        /* first system error */
+  char errpath[PATH_MAX]; /* relative */
+} owned_walk;
+
+static void walk_error(owned_walk *w, const char *rel) {
+  if (w->errnum)
+    return;
+  w->errnum = errno ? errno : EIO;
+  snprintf(w->errpath, sizeof w->errpath, "%s", rel);
+}
+
+static void walk_foreign(owned_walk *w, const char *rel) {
+  if (!w->foreign_found)
+    snprintf(w->foreign, sizeof w->foreign, "%s", rel);
+  w->foreign_found = 1;
+}
+
+/* Visits the directory open as dfd (rel is its path under the root, "" at
+ * the root); when removing, unlinks what the layout names, the marker
+ * after everything else. Closes dfd. */
+static void owned_walk_dir(owned_walk *w, int dfd, const char *rel) {
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    walk_error(w, rel);
+    close(dfd);
+    return;
+  }
+  int has_marker = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    char child[PATH_MAX];
+    if (snprintf(child, sizeof child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
+        (int)sizeof child) {
+      walk_foreign(w, e->d_name);
+      continue;
+    }
+    struct stat st;
+    if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT)
+        walk_error(w, child);
+      continue;
+    }
+    int is_dir = S_ISDIR(st.st_mode);
+    if ((!is_dir && !S_ISREG(st.st_mode)) || !owned_match(w->layout, child, is_dir)) {
+      walk_foreign(w, child);
+      continue;
+    }
+    if (!rel[0] && !is_dir && strcmp(e->d_name, MX_OWNER_MARKER) == 0) {
+      has_marker = 1;
+      continue;
+    }
+    if (is_dir) {
+      int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) {
+        walk_error(w, child);
+        continue;
+      }
+      owned_walk_dir(w, sub, child);
+      /* ENOTEMPTY: something foreign is inside, already noted */
+      if (w->remove && unlinkat(dfd, e->d_name, AT_REMOVEDIR) != 0 && errno != ENOTEMPTY &&
+          errno != EEXIST && errno != ENOENT)
+        walk_error(w, child);
+    } else if (w->remove && unlinkat(dfd, e->d_name, 0) != 0 && errno != ENOENT) {
+      walk_error(w, child);
+    }
+  }
+  if (w->remove && has_marker && !w->foreign_found && !w->errnum &&
+      unlinkat(dfd, MX_OWNER_MARKER, 0) != 0 && errno != ENOENT)
+    walk_error(w, MX_OWNER_MARKER);
+  closedir(d);
+}
+
+static mx_status owned_walk_run(const char *path, const mx_owned_entry *layout, int remove,
+                                mx_error *err) {
+  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) {
+    if (errno == ENOENT && remove)
+      return MX_OK;
+    if (errno == ENOTDIR || errno == ELOOP)
+      return mx_fail(err, MX_ERR_EXISTS, "'%s' is not a directory metaidx created", path);
+    return fail_errno(err, errno, "cannot open directory", path);
+  }
+  owned_walk w = {.root = path, .layout = layout, .remove = remove};
+  owned_walk_dir(&w, dfd, "");
+  if (w.errnum)
+    return mx_fail(err, mx_status_from_errno(w.errnum), "cannot %s '%s/%s': %s",
+                   remove ? "remove" : "inspect", path, w.errpath, strerror(w.errnum));
+  if (w.foreign_found)
+    return mx_fail(err, MX_ERR_EXISTS, "'%s' holds '%s', which metaidx did not create", path,
+                   w.foreign);
+  if (remove && rmdir(path) != 0 && errno != ENOENT) {
+    if (errno == ENOTEMPTY || errno == EEXIST) /* something appeared meanwhile */
+      return mx_fail(err, MX_ERR_EXISTS, "'%s' holds files metaidx did not create; left in place",
+                     path);
+    return fail_errno(err, errno, "cannot remove directory", path);
+  }
+  return MX_OK;
+}
+
+mx_status mx_owned_tree_check(const char *path, const mx_owned_entry *layout, mx_error *err) {
+  return owned_walk_run(path, layout, 0, err);
+}
+
+mx_status mx_owned_tree_remove(const char *path, const mx_owned_entry *layout, mx_error *err) {
+  return owned_walk_run(path, layout, 1, err);
 }
 
 mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err) {

@@ -24,6 +24,38 @@ mx_status mx_mkdir_p(const char *path, mx_error *err);
 /* rm -rf; a missing path is fine. Does not follow symbolic links. */
 mx_status mx_remove_tree(const char *path, mx_error *err);
 
+/* ---- directories the engine owns
+ * The engine deletes only what it created. A directory it creates holds,
+ * written before anything else, the marker file MX_OWNER_MARKER; a layout
+ * lists every entry the engine may write there (relative paths, fnmatch
+ * patterns). Removal then never touches an entry outside the layout, so a
+ * user's file inside or beside an index survives every build, overwrite,
+ * cleanup and failure. */
+#define MX_OWNER_MARKER ".metaidx"
+
+typedef struct mx_owned_entry {
+  const char *pattern; /* e.g. "store/data.mdb", "manifest.json.tmp.*" */
+  int is_dir;
+} mx_owned_entry; /* a layout is an array ended by {NULL, 0} */
+
+/* Creates path (which must not exist: MX_ERR_EXISTS) and its marker. */
+mx_status mx_owned_dir_create(const char *path, mx_error *err);
+
+/* 1 if path is a directory holding the marker. */
+int mx_owned_dir_marked(const char *path);
+
+/* MX_OK if every entry under the directory path matches the layout (with
+ * the right type; symbolic links never do); else MX_ERR_EXISTS naming the
+ * first entry that does not, in the message "'<path>' holds '<entry>',
+ * which metaidx did not create". */
+mx_status mx_owned_tree_check(const char *path, const mx_owned_entry *layout, mx_error *err);
+
+/* Removes the entries of the layout under path, the marker last, then path
+ * itself; an entry outside the layout (even one that appears while this
+ * runs) is left, with its directories, and reported as by
+ * mx_owned_tree_check. A missing path is fine. */
+mx_status mx_owned_tree_remove(const char *path, const mx_owned_entry *layout, mx_error *err);
+
 /* Reads a whole (small) file into a malloc'd, NUL-terminated buffer. */
 mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err);
 

@@ -138,8 +138,12 @@ typedef enum mx_id_kind {
  * (any number of calls), finish. The build happens in "<dir>.building"
  * beside the target and is published by one rename; a build that fails, is
  * aborted or is killed leaves no directory that looks like an index, and
- * running it again starts over cleanly. Memory stays bounded by the batch
- * given to mx_builder_add and the training sample, never by N. */
+ * running it again starts over cleanly. The builder deletes only what it
+ * created: a leftover "<dir>.building" or an index to overwrite that holds
+ * any other file is refused (MX_ERR_EXISTS naming the file), and a target
+ * that appears during a build without overwrite is never replaced. Memory
+ * stays bounded by the batch given to mx_builder_add and the training
+ * sample, never by N. */
 
 typedef struct mx_builder mx_builder;
 

@@ -40,6 +40,7 @@ struct mx_builder {
   char tmp[PATH_MAX];  /* "<dir>.building": where the build happens */
   char lock[PATH_MAX]; /* "<dir>.building.lock": one build per target */
   int lock_fd;
+  int tmp_created; /* this builder made b->tmp (so aborting removes it) */
   uint32_t dim, input_vectors, stored_vectors;
   mx_build_options opts;
   char factory[256];
@@ -127,6 +128,19 @@ static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
   return MX_OK;
 }
 
+/* Everything a build writes in its directory, which becomes the index. The
+ * engine removes only these (see mx_owned_entry), so a user's file in an
+ * index or in a build directory is never deleted. */
+static const mx_owned_entry index_layout[] = {
+    {MX_MANIFEST_NAME, 0},
+    {MX_MANIFEST_NAME ".tmp.*", 0}, /* mx_write_file_atomic's, if killed */
+    {"coarse.faiss", 0},
+    {"store", 1},
+    {"store/data.mdb", 0},
+    {"store/lock.mdb", 0},
+    {NULL, 0},
+};
+
 static int is_empty_dir(const char *path) {
   DIR *d = opendir(path);
   if (!d)
@@ -140,7 +154,10 @@ static int is_empty_dir(const char *path) {
 }
 
 /* An existing target may only be replaced if asked to, and only if it is an
- * index (or empty): never replace a directory of someone else's files. */
+ * index (marked as the engine's, or with a manifest: indexes built before
+ * the marker) holding nothing but the engine's files, or is empty: never
+ * replace a directory of someone else's files. Checked at open and again
+ * just before the swap. */
 static mx_status check_target(const char *dir, int overwrite, mx_error *err) {
   struct stat st;
   if (lstat(dir, &st) != 0)
@@ -149,14 +166,44 @@ static mx_status check_target(const char *dir, int overwrite, mx_error *err) {
     return mx_fail(err, MX_ERR_EXISTS, "'%s' already exists (pass overwrite to replace it)", dir);
   char manifest[PATH_MAX];
   MX_TRY(mx_path_join(manifest, sizeof manifest, dir, MX_MANIFEST_NAME, err));
-  if (!S_ISDIR(st.st_mode) || !(mx_path_exists(manifest) || is_empty_dir(dir)))
+  if (!S_ISDIR(st.st_mode) ||
+      !(mx_owned_dir_marked(dir) || mx_path_exists(manifest) || is_empty_dir(dir)))
     return mx_fail(err, MX_ERR_EXISTS,
                    "refusing to replace '%s': it is not a metaidx index (no %s)", dir,
                    MX_MANIFEST_NAME);
+  mx_status s = mx_owned_tree_check(dir, index_layout, err);
+  if (s != MX_OK)
+    return mx_fail_context(err, s, "refusing to replace '%s'", dir);
   return MX_OK;
 }
 
-/* Creates the target's parent directory if needed, then takes the lock. */
+/* A build directory left by a killed build is removed only if it is one:
+ * marked by the engine (or empty) and holding only the engine's files. */
+static mx_status remove_stale_build(const mx_builder *b, mx_error *err) {
+  struct stat st;
+  if (lstat(b->tmp, &st) != 0)
+    return MX_OK;
+  if (!S_ISDIR(st.st_mode) || !(mx_owned_dir_marked(b->tmp) || is_empty_dir(b->tmp)))
+    return mx_fail(err, MX_ERR_EXISTS,
+                   "'%s' is in the way and is not a build directory of metaidx; remove it "
+                   "or build elsewhere",
+                   b->tmp);
+  mx_status s = mx_owned_tree_check(b->tmp, index_layout, err);
+  if (s == MX_OK)
+    s = mx_owned_tree_remove(b->tmp, index_layout, err);
+  if (s != MX_OK)
+    return mx_fail_context(err, s, "not removing the earlier build's '%s'", b->tmp);
+  return MX_OK;
+}
+
+#define LOCK_TEXT "metaidx build lock\n"
+
+/* Creates the target's parent directory if needed, then takes the lock:
+ * an flock on "<dir>.building.lock". The holder unlinks the file before it
+ * lets go, so a build that opened the file and then got the lock may hold
+ * an orphan: it checks that the path still names the file it locked, and
+ * otherwise tries again. A BUSY build never unlinks the file (the bug of
+ * issue 12: that let a third build lock a fresh file beside the first). */
 static mx_status take_lock(mx_builder *b, mx_error *err) {
   char parent[PATH_MAX];
   snprintf(parent, sizeof parent, "%s", b->dir);
@@ -165,16 +212,43 @@ static mx_status take_lock(mx_builder *b, mx_error *err) {
     *slash = '\0';
     MX_TRY(mx_mkdir_p(parent, err));
   }
-  b->lock_fd = open(b->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (b->lock_fd < 0)
-    return mx_fail(err, mx_status_from_errno(errno), "cannot create '%s': %s", b->lock,
-                   strerror(errno));
-  if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return mx_fail(err, MX_ERR_BUSY, "another build of '%s' is running (lock '%s')", b->dir,
-                   b->lock);
-  return MX_OK;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    int fd = open(b->lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+      return mx_fail(err, mx_status_from_errno(errno), "cannot create '%s': %s", b->lock,
+                     strerror(errno));
+    struct stat held, named;
+    char head[sizeof LOCK_TEXT - 1];
+    ssize_t got = 0;
+    if (fstat(fd, &held) == 0 && held.st_size > 0)
+      got = pread(fd, head, sizeof head, 0);
+    if (!S_ISREG(held.st_mode) ||
+        (held.st_size > 0 && (got != (ssize_t)sizeof head || memcmp(head, LOCK_TEXT, sizeof head)))) {
+      close(fd);
+      return mx_fail(err, MX_ERR_EXISTS, "'%s' exists and is not a metaidx lock file", b->lock);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      close(fd);
+      return mx_fail(err, MX_ERR_BUSY, "another build of '%s' is running (lock '%s')", b->dir,
+                     b->lock);
+    }
+    if (fstat(fd, &held) == 0 && stat(b->lock, &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino) {
+      if (held.st_size == 0 && pwrite(fd, LOCK_TEXT, sizeof LOCK_TEXT - 1, 0) < 0) {
+        int e = errno;
+        close(fd);
+        return mx_fail(err, mx_status_from_errno(e), "cannot write '%s': %s", b->lock,
+                       strerror(e));
+      }
+      b->lock_fd = fd;
+      return MX_OK;
+    }
+    close(fd); /* an orphan, unlinked by the build that held it: again */
+  }
+  return mx_fail(err, MX_ERR_BUSY, "cannot take the lock '%s': it keeps being replaced", b->lock);
 }
 
+/* Unlinks the lock file while still holding it (see take_lock). */
 static void release_lock(mx_builder *b) {
   if (b->lock_fd >= 0) {
     unlink(b->lock);
@@ -196,7 +270,8 @@ void mx_builder_abort(mx_builder *b) {
     return;
   mx_store_close(b->store);
   b->store = NULL;
-  mx_remove_tree(b->tmp, NULL);
+  if (b->tmp_created)
+    mx_owned_tree_remove(b->tmp, index_layout, NULL);
   builder_free(b);
 }
 
@@ -242,9 +317,11 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   if (s == MX_OK)
     s = take_lock(b, err);
   if (s == MX_OK)
-    s = mx_remove_tree(b->tmp, err); /* a killed earlier build: start over */
+    s = remove_stale_build(b, err); /* a killed earlier build: start over */
   if (s == MX_OK)
-    s = mx_mkdir_p(b->tmp, err);
+    s = mx_owned_dir_create(b->tmp, err);
+  if (s == MX_OK)
+    b->tmp_created = 1;
   if (s != MX_OK) {
     builder_free(b);
     return s;
@@ -493,21 +570,56 @@ static void fill_manifest(const mx_builder *b, const mx_coarse_params *defaults,
   strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Moves the finished build to its name. Replacing an index swaps the two
- * directories atomically, so a crash leaves the old index or the new one. */
+/* renameat2(RENAME_NOREPLACE), or on a file system without it a check and a
+ * plain rename (which can replace only an empty directory, losing
+ * nothing). */
+static int rename_noreplace(const char *from, const char *to) {
+  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+  if (mx_path_exists(to)) {
+    errno = EEXIST;
+    return -1;
+  }
+  return rename(from, to);
+}
+
+/* Moves the finished build to its name, never over anything that was not
+ * checked to be replaceable: without overwrite the rename refuses any
+ * existing target (even one that appeared during the build); with it, the
+ * target is checked again and the two directories are swapped atomically,
+ * so a crash leaves the old index or the new one, and only the old index's
+ * own files are removed afterwards. */
 static mx_status publish(mx_builder *b, mx_error *err) {
   MX_TRY(mx_fsync_path(b->tmp, err));
-  if (mx_path_exists(b->dir)) {
-    if (renameat2(AT_FDCWD, b->tmp, AT_FDCWD, b->dir, RENAME_EXCHANGE) != 0)
+  for (;;) {
+    if (rename_noreplace(b->tmp, b->dir) == 0) {
+      b->tmp_created = 0;
+      return mx_fsync_parent(b->dir, err);
+    }
+    if (errno != EEXIST && errno != ENOTEMPTY)
+      return mx_fail(err, mx_status_from_errno(errno), "cannot rename '%s' to '%s': %s", b->tmp,
+                     b->dir, strerror(errno));
+    if (!b->opts.overwrite)
+      return mx_fail(err, MX_ERR_EXISTS,
+                     "'%s' appeared while this build ran; it is left as it is and the build "
+                     "is discarded (pass overwrite to replace an index)",
+                     b->dir);
+    MX_TRY(check_target(b->dir, 1, err));
+    if (renameat2(AT_FDCWD, b->tmp, AT_FDCWD, b->dir, RENAME_EXCHANGE) == 0)
+      break;
+    if (errno != ENOENT) /* ENOENT: the target went away meanwhile; rename again */
       return mx_fail(err, mx_status_from_errno(errno), "cannot replace '%s': %s", b->dir,
                      strerror(errno));
-    MX_TRY(mx_fsync_parent(b->dir, err));
-    return mx_remove_tree(b->tmp, err); /* now the old index */
   }
-  if (rename(b->tmp, b->dir) != 0)
-    return mx_fail(err, mx_status_from_errno(errno), "cannot rename '%s' to '%s': %s", b->tmp,
-                   b->dir, strerror(errno));
-  return mx_fsync_parent(b->dir, err);
+  b->tmp_created = 0;
+  MX_TRY(mx_fsync_parent(b->dir, err));
+  /* Now the old index. Anything foreign that got into it between the check
+   * and the swap stays there, in "<dir>.building", which the next build
+   * then refuses to clean up, naming the file. */
+  (void)mx_owned_tree_remove(b->tmp, index_layout, NULL);
+  return MX_OK;
 }
 
 static mx_status finish(mx_builder *b, mx_error *err) {
