@@ -291,10 +291,34 @@ mx_status mx_owned_tree_remove(const char *path, const mx_owned_entry *layout, m
   return owned_walk_run(path, layout, 1, err);
 }
 
-mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+mx_status mx_open_regular(const char *path, int *out, mx_error *err) {
+  *out = -1;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return fail_errno(err, errno, "cannot open", path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return fail_errno(err, e, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "'%s' is not a regular file", path);
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    int e = errno;
+    close(fd);
+    return fail_errno(err, e, "cannot open", path);
+  }
+  *out = fd;
+  return MX_OK;
+}
+
+mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err) {
+  int fd;
+  MX_TRY(mx_open_regular(path, &fd, err));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -343,9 +367,8 @@ mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name,
 mx_status mx_map_file(const char *path, void **map, size_t *len, mx_error *err) {
   *map = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return fail_errno(err, errno, "cannot open", path);
+  int fd;
+  MX_TRY(mx_open_regular(path, &fd, err));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;

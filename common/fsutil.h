@@ -56,6 +56,11 @@ mx_status mx_owned_tree_check(const char *path, const mx_owned_entry *layout, mx
  * mx_owned_tree_check. A missing path is fine. */
 mx_status mx_owned_tree_remove(const char *path, const mx_owned_entry *layout, mx_error *err);
 
+/* Opens path read-only, refusing anything but a regular file (MX_ERR_
+ * INVALID_ARGUMENT) without blocking on it: a FIFO is opened O_NONBLOCK
+ * and rejected, never waited on. *fd is a blocking descriptor on success. */
+mx_status mx_open_regular(const char *path, int *fd, mx_error *err);
+
 /* Reads a whole (small) file into a malloc'd, NUL-terminated buffer. */
 mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len, mx_error *err);
 

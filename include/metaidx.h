@@ -124,6 +124,9 @@ typedef struct mx_budget {
 #define MX_MAX_BUDGETS 16
 #define MX_MAX_STAGES 8
 #define MX_MAX_KEY_BYTES 511
+/* Most threads a build or search may be asked for (libgomp dies of stack
+ * exhaustion far above it: 60000 threads failed, 100000 crashed). */
+#define MX_MAX_THREADS 1024
 
 /* How documents are named outside the index. */
 typedef enum mx_id_kind {
@@ -161,7 +164,7 @@ typedef struct mx_build_options {
   uint64_t train_sample;   /* leading vectors to train on; 0 = chosen */
   uint64_t expected_docs;  /* hint for sizing the store; 0 = unknown */
   mx_id_kind id_kind;      /* default MX_IDS_ROW */
-  uint32_t threads;        /* 0 = all cores */
+  uint32_t threads;        /* 0 = all cores; at most MX_MAX_THREADS */
   uint64_t seed;           /* training-sample seed; default 42 */
   int overwrite;           /* replace an index already at dir; default 0 */
   int normalize;           /* 1: L2-normalise input vectors; 0 (default):

@@ -120,6 +120,17 @@ static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown stored dtype %d", (int)o->dtype);
   if (o->id_kind != MX_IDS_ROW && o->id_kind != MX_IDS_U64 && o->id_kind != MX_IDS_STRING)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown id kind %d", (int)o->id_kind);
+  /* sizes from input: every product below must fit before it is formed */
+  uint64_t sample = o->train_sample;
+  if (o->expected_docs && sample > o->expected_docs)
+    sample = o->expected_docs; /* as mx_builder_open sizes it */
+  if (sample > SIZE_MAX / ((size_t)dim * sizeof(float)))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "train sample of %llu vectors of dimension %u does not fit in memory",
+                   (unsigned long long)o->train_sample, dim);
+  if (o->threads > MX_MAX_THREADS)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "threads %u is more than %d", o->threads,
+                   MX_MAX_THREADS);
   if (o->seed > MX_JSON_INT_MAX) /* the manifest keeps integers exact in any JSON reader */
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "seed %llu is above 2^53-1",
                    (unsigned long long)o->seed);
@@ -328,6 +339,8 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   }
   b->record_bytes = mx_record_bytes(opts->dtype, dim, b->stored_vectors, b->segments.n);
   uint64_t cap = opts->train_sample;
+  if (cap && opts->expected_docs && cap > opts->expected_docs)
+    cap = opts->expected_docs; /* a sample never holds more than N */
   if (cap == 0) {
     cap = SAMPLE_BYTES_MAX / ((uint64_t)dim * sizeof(float));
     if (cap > SAMPLE_VECTORS_MAX)
@@ -338,6 +351,9 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   b->scratch = malloc((size_t)b->stored_vectors * dim * sizeof(float));
   char store_dir[PATH_MAX];
   s = mx_path_join(store_dir, sizeof store_dir, b->tmp, "store", err);
+  if (s == MX_OK && opts->expected_docs > UINT64_MAX / 2 / b->record_bytes)
+    s = mx_fail(err, MX_ERR_INVALID_ARGUMENT, "expected_docs %llu is too large",
+                (unsigned long long)opts->expected_docs);
   if (s == MX_OK && (!b->sample || !b->scratch))
     s = mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a training sample of %llu vectors",
                 (unsigned long long)cap);

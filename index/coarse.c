@@ -565,9 +565,8 @@ mx_status mx_coarse_read(const char *path, uint64_t expected_bytes, uint64_t exp
   if (!path || !out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "coarse read: NULL argument");
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return mx_fail(err, mx_status_from_errno(errno), "%s: %s", path, strerror(errno));
+  int fd;
+  MX_TRY(mx_open_regular(path, &fd, err));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;

@@ -22,7 +22,7 @@ mkdir -p "$out"
 start=$(date +%s)
 
 echo "== gen: $N documents x 64 vectors x d=$D, $Q queries x 16 vectors (f16)"
-"$M" gen --out "$out/data" --n "$N" --queries "$Q" --rc 64 --rq 16 --d "$D" --dtype f16
+"$M" gen --overwrite --out "$out/data" --n "$N" --queries "$Q" --rc 64 --rq 16 --d "$D" --dtype f16
 echo "== build: $out/index (stored f16)"
 "$M" build --out "$out/index" --overwrite --dtype f16 "$out/data/docs.npy"
 "$M" info "$out/index" | sed -nE 's/^  "(n_docs|coarse_factory|coarse_nprobe|store_bytes|simd)": (.*[^,]),?$/   \1: \2/p'

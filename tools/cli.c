@@ -307,3 +307,9 @@ int cli_print_json(const char *cmd, FILE *out, const json_t *o, size_t flags) {
   free(text);
   return 0;
 }
+
+int cli_check_threads(const char *cmd, uint32_t threads) {
+  if (threads > MX_MAX_THREADS)
+    return cli_usage_error(cmd, "--threads %u is more than %d", threads, MX_MAX_THREADS);
+  return 0;
+}

@@ -63,6 +63,9 @@ int cli_fail_err(const char *cmd, const mx_error *err);
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* 0, or a usage error (CLI_EXIT_USAGE) for --threads above MX_MAX_THREADS. */
+int cli_check_threads(const char *cmd, uint32_t threads);
+
 /* "1x1,2x4,4x8": r_q x r_c pairs, each >= 1, at most `cap`. Returns 0, or
  * -1 with a message in msg. */
 int cli_parse_budgets(const char *text, mx_budget *out, uint32_t cap, uint32_t *n, char *msg,

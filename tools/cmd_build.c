@@ -372,6 +372,8 @@ int cmd_build(int argc, char **argv) {
   }
   if (batch == 0)
     return cli_usage_error("build", "--batch must be at least 1");
+  if (cli_check_threads("build", threads))
+    return CLI_EXIT_USAGE;
   if (!overwrite && mx_path_exists(out))
     return cli_fail("build", "%s already exists (pass --overwrite to replace it)", out);
 

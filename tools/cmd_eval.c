@@ -7,8 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "fsutil.h"
 #include "metrics.h"
 
 /* One line of a run ("qid Q0 docid rank score tag") or qrels
@@ -55,9 +57,15 @@ static int parse_ll(const char *s, long long *out) {
 
 /* Reads a run (qrels == 0) or a qrels file, naming file and line in errors. */
 static int table_read(table *t, int qrels) {
-  FILE *f = fopen(t->path, "r");
-  if (!f)
+  mx_error err = {0};
+  int fd;
+  if (mx_open_regular(t->path, &fd, &err) != MX_OK)
+    return cli_fail_err("eval", &err);
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    close(fd);
     return cli_fail("eval", "%s: cannot open: %s", t->path, strerror(errno));
+  }
   char *line = NULL;
   size_t cap = 0;
   uint64_t lineno = 0;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "fsutil.h"
 #include "synth.h"
 
 int cmd_gen(int argc, char **argv) {
@@ -10,6 +11,7 @@ int cmd_gen(int argc, char **argv) {
   mx_synth_params_init(&p);
   const char *out = NULL, *dtype_name = "f32";
   double noise = p.query_noise;
+  int overwrite = 0;
   cli_opt opts[] = {
       {"out", CLI_STRING, &out, "DIR", "directory to write docs.npy, queries.npy, qrels", 1, 0},
       {"n", CLI_U64, &p.n_docs, "N", "documents (default 10000)", 0, 0},
@@ -20,6 +22,7 @@ int cmd_gen(int argc, char **argv) {
       {"seed", CLI_U64, &p.seed, "S", "random seed (default 42)", 0, 0},
       {"topics", CLI_U32, &p.n_topics, "T", "topic clusters (default about sqrt(N))", 0, 0},
       {"noise", CLI_DOUBLE, &noise, "X", "query noise (default 0.5)", 0, 0},
+      {"overwrite", CLI_FLAG, &overwrite, NULL, "replace files already in DIR", 0, 0},
       {"dtype", CLI_STRING, &dtype_name, "f32|f16", "element type of the .npy files (default f32)",
        0, 0},
       {NULL, 0, NULL, NULL, NULL, 0, 0},
@@ -43,6 +46,14 @@ int cmd_gen(int argc, char **argv) {
   if (noise < 0)
     return cli_usage_error("gen", "--noise must be >= 0");
   p.query_noise = (float)noise;
+  static const char *const written[] = {"docs.npy", "queries.npy", "qrels"};
+  for (size_t i = 0; i < sizeof written / sizeof written[0] && !overwrite; i++) {
+    char path[4096];
+    if (mx_path_join(path, sizeof path, out, written[i], &err) != MX_OK)
+      return cli_fail_err("gen", &err);
+    if (mx_path_exists(path))
+      return cli_fail("gen", "%s already exists (pass --overwrite to replace it)", path);
+  }
   if (mx_synth_write(&p, out, dtype, &err) != MX_OK)
     return cli_fail_err("gen", &err);
   fprintf(stderr,

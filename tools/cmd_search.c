@@ -239,21 +239,29 @@ int cmd_search(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   if (so.k == 0)
     return cli_usage_error("search", "--k must be at least 1");
+  if (cli_check_threads("search", threads))
+    return CLI_EXIT_USAGE;
   if (cascade) {
+    /* Parsed into room for one more than the options hold (a last stage at
+     * the final budget is the final stage itself), then copied: a stage
+     * past MX_MAX_STAGES never lands on the fields after the array. */
     char msg[256];
-    if (cli_parse_stages(cascade, so.stages, MX_MAX_STAGES + 1, &so.n_stages, msg, sizeof msg))
+    mx_stage parsed[MX_MAX_STAGES + 1];
+    uint32_t n_parsed = 0;
+    if (cli_parse_stages(cascade, parsed, MX_MAX_STAGES + 1, &n_parsed, msg, sizeof msg))
       return cli_usage_error("search", "invalid value for --cascade: %s", msg);
-    const mx_stage *last = &so.stages[so.n_stages - 1];
+    const mx_stage *last = &parsed[n_parsed - 1];
     if (!cli_seen(opts, "rq") && !cli_seen(opts, "rc")) {
       so.r_q = last->r_q;
       so.r_c = last->r_c;
     }
-    /* A last stage at the final budget is the final stage itself. */
     if (so.r_q == last->r_q && so.r_c == last->r_c)
-      so.n_stages--;
-    else if (so.n_stages > MX_MAX_STAGES)
+      n_parsed--;
+    if (n_parsed > MX_MAX_STAGES)
       return cli_usage_error("search", "--cascade: at most %d stages before the final budget",
                              MX_MAX_STAGES);
+    memcpy(so.stages, parsed, n_parsed * sizeof *parsed);
+    so.n_stages = n_parsed;
     if (!cli_seen(opts, "candidates") && so.n_stages && so.stages[0].keep > so.candidates)
       so.candidates = so.stages[0].keep;
   }
@@ -342,6 +350,8 @@ int cmd_exact(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   if (k == 0)
     return cli_usage_error("exact", "--k must be at least 1");
+  if (cli_check_threads("exact", threads))
+    return CLI_EXIT_USAGE;
 
   mx_index *index = NULL;
   mx_info info;

@@ -1,0 +1,226 @@
+/* test_cli_bounds.c: the tool's numeric options at and beyond their bounds,
+ * and FIFOs where files are expected (issue 12 items 5, 8, 12, 13, 19).
+ * Apart from test_cli.c because Criterion's runner leaks 48 bytes (its own
+ * allocation, reported by LSan) once one executable holds more than eight
+ * of these tests. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "helpers.h"
+#include "npy.h"
+
+typedef struct result {
+  int status; /* exit code, or 128 + signal */
+  char *out, *err;
+} result;
+
+static void result_free(result *r) {
+  free(r->out);
+  free(r->err);
+  r->out = r->err = NULL;
+}
+
+/* Paths made by path_in live until paths_free at the end of a test (each
+ * test runs in its own process). */
+static char *paths[64];
+static size_t n_paths;
+
+static char *path_in(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  cr_assert_not_null(p);
+  cr_assert_lt(n_paths, sizeof paths / sizeof paths[0]);
+  snprintf(p, n, "%s/%s", dir, name);
+  paths[n_paths++] = p;
+  return p;
+}
+
+static void paths_free(void) {
+  while (n_paths)
+    free(paths[--n_paths]);
+}
+
+static char *slurp(const char *path) {
+  char *buf = NULL;
+  size_t len = 0;
+  mx_error err;
+  cr_assert_eq(mx_read_file(path, (size_t)1 << 30, &buf, &len, &err), MX_OK, "%s", err.message);
+  return buf;
+}
+
+/* Runs the tool with the NULL-terminated arguments; stdout and stderr are
+ * captured into files under dir. */
+static result run_argv(const char *dir, const char *const *args) {
+  char out_path[1024], err_path[1024];
+  snprintf(out_path, sizeof out_path, "%s/stdout.txt", dir);
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+  result r = {0};
+  r.status = mx_test_wait(mx_test_spawn_tool(args, out_path, err_path));
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+#define RUN(dir, ...) run_argv((dir), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Asserts success and frees the result. */
+#define RUN_OK(dir, ...)                                                              \
+  do {                                                                                \
+    result r_ = RUN(dir, __VA_ARGS__);                                                \
+    cr_assert_eq(r_.status, 0, "exit %d\nstderr: %s", r_.status, r_.err);             \
+    result_free(&r_);                                                                 \
+  } while (0)
+
+
+/* n documents of R unit vectors of d floats, as a .npy file. */
+static void write_docs(const char *path, uint64_t n, uint32_t R, uint32_t d, uint64_t seed) {
+  float *v = malloc((size_t)n * R * d * sizeof *v);
+  cr_assert_not_null(v);
+  mx_test_rng rng = {seed};
+  mx_test_random_unit_vectors(&rng, v, (size_t)n * R, d);
+  uint64_t shape[3] = {n, R, d};
+  mx_error err;
+  cr_assert_eq(mx_npy_write(path, MX_NPY_F32, 3, shape, v, &err), MX_OK, "%s", err.message);
+  free(v);
+}
+
+/* Asserts the run failed with `code`, that stderr holds every needle, and
+ * that no index (nor a half-built one) is left at idx. */
+static void expect_failure(result *r, int code, const char *idx, const char *const *needles) {
+  cr_assert_eq(r->status, code, "exit %d (want %d)\nstderr: %s", r->status, code, r->err);
+  for (; *needles; needles++)
+    cr_assert(strstr(r->err, *needles), "stderr lacks '%s': %s", *needles, r->err);
+  if (idx) {
+    cr_assert_not(mx_path_exists(idx), "%s was created", idx);
+    char building[1024];
+    snprintf(building, sizeof building, "%s.building", idx);
+    cr_assert_not(mx_path_exists(building), "%s was left behind", building);
+  }
+  result_free(r);
+}
+
+#define EXPECT_FAIL(r, code, idx, ...) \
+  expect_failure(&(r), (code), (idx), (const char *const[]){__VA_ARGS__, NULL})
+
+
+/* Every numeric option of every command, given what is not a number in its
+ * range, is a usage error (exit 2) naming the option, before any work. */
+Test(cli, numeric_options_reject_what_is_out_of_range) {
+  char *tmp = mx_test_tmpdir("cli_bounds");
+  static const struct {
+    const char *cmd, *opt;
+    int u32;
+  } opts[] = {
+      {"build", "keep", 1},      {"build", "nprobe", 1},    {"build", "train-sample", 0},
+      {"build", "threads", 1},   {"build", "seed", 0},      {"build", "batch", 1},
+      {"eval", "k", 1},          {"gen", "n", 0},           {"gen", "queries", 0},
+      {"gen", "rc", 1},          {"gen", "rq", 1},          {"gen", "d", 1},
+      {"gen", "seed", 0},        {"gen", "topics", 1},      {"search", "k", 1},
+      {"search", "rq", 1},       {"search", "rc", 1},       {"search", "candidates", 1},
+      {"search", "nprobe", 1},   {"search", "ef-search", 1}, {"search", "threads", 1},
+      {"exact", "k", 1},         {"exact", "rq", 1},        {"exact", "rc", 1},
+      {"exact", "threads", 1},
+  };
+  const char *bad[] = {"-1", "abc", "", "12x", "18446744073709551616", "1e999", "4294967296"};
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+    for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+      if (!opts[i].u32 && j == 6)
+        continue; /* 2^32 fits a 64-bit option */
+      char flag[64];
+      snprintf(flag, sizeof flag, "--%s", opts[i].opt);
+      result r = RUN(tmp, opts[i].cmd, flag, bad[j]);
+      cr_assert_eq(r.status, 2, "%s %s '%s': exit %d: %s", opts[i].cmd, flag, bad[j], r.status,
+                   r.err);
+      cr_assert(strstr(r.err, flag), "%s %s '%s': %s", opts[i].cmd, flag, bad[j], r.err);
+      result_free(&r);
+    }
+  }
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
+}
+
+/* Values that parse but do not fit: clear errors, or capped where a cap is
+ * the meaning (issue 12: items 5, 8, 12). */
+Test(cli, numeric_options_beyond_their_bounds, .timeout = 300) {
+  char *tmp = mx_test_tmpdir("cli_bounds2");
+  char *docs = path_in(tmp, "docs.npy"), *queries = path_in(tmp, "q.npy");
+  char *idx = path_in(tmp, "idx"), *idx2 = path_in(tmp, "idx2");
+  write_docs(docs, 300, 4, 16, 1);
+  write_docs(queries, 3, 4, 16, 2);
+  result r = RUN(tmp, "build", "--out", idx, "--threads", "100000", docs);
+  EXPECT_FAIL(r, 2, NULL, "--threads", "1024");
+  cr_assert_not(mx_path_exists(idx));
+  /* a training sample beyond N is N, not a wrapped allocation */
+  RUN_OK(tmp, "build", "--out", idx, "--train-sample", "4611686018427387904", docs);
+  RUN_OK(tmp, "build", "--out", idx2, "--train-sample", "18446744073709551615", "--coarse",
+         "IVF4,Flat", docs);
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--threads", "100000");
+  EXPECT_FAIL(r, 2, NULL, "--threads", "1024");
+  r = RUN(tmp, "exact", "--index", idx, "--queries", queries, "--threads", "4294967295");
+  EXPECT_FAIL(r, 2, NULL, "--threads", "1024");
+  /* nine stages before the final budget do not fit the eight slots */
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--rq", "4", "--rc", "4",
+          "--cascade", "1x1:90,1x1:80,1x1:70,1x1:60,1x1:50,1x1:40,1x1:30,1x1:20,1x1:10");
+  EXPECT_FAIL(r, 2, NULL, "--cascade", "at most 8");
+  /* eight do, and so does a ninth that is the final budget itself: the
+   * same search as eight stages and the budget given apart (a ninth slot
+   * used to land on the options after the array: coarse_only, skip_corrupt) */
+  char *run9 = path_in(tmp, "run9.txt"), *run8 = path_in(tmp, "run8.txt");
+  RUN_OK(tmp, "search", "--index", idx, "--queries", queries, "--out", run9, "--cascade",
+         "1x1:90,1x1:80,1x1:70,1x1:60,1x1:50,1x1:40,1x1:30,1x1:20,4x4:10");
+  RUN_OK(tmp, "search", "--index", idx, "--queries", queries, "--out", run8, "--rq", "4", "--rc",
+         "4", "--k", "10", "--cascade",
+         "1x1:90,1x1:80,1x1:70,1x1:60,1x1:50,1x1:40,1x1:30,1x1:20");
+  char *t9 = slurp(run9), *t8 = slurp(run8);
+  cr_assert_str_eq(t9, t8, "a ninth stage at the final budget changed the search");
+  free(t9);
+  free(t8);
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
+}
+
+/* FIFOs where files are expected are refused, never waited on (issue 12
+ * item 13); gen does not overwrite what is there (item 19). */
+Test(cli, fifos_are_refused_and_gen_keeps_files, .timeout = 300) {
+  char *tmp = mx_test_tmpdir("cli_fifo");
+  char *docs = path_in(tmp, "docs.npy"), *queries = path_in(tmp, "q.npy");
+  char *idx = path_in(tmp, "idx"), *fifo = path_in(tmp, "fifo"), *qrels = path_in(tmp, "qrels");
+  write_docs(docs, 200, 4, 16, 1);
+  write_docs(queries, 3, 4, 16, 2);
+  cr_assert_eq(mkfifo(fifo, 0644), 0);
+  result r = RUN(tmp, "build", "--out", idx, fifo);
+  EXPECT_FAIL(r, 1, idx, "not a regular file");
+  r = RUN(tmp, "build", "--out", idx, "--ids", fifo, docs);
+  EXPECT_FAIL(r, 1, idx, "not a regular file");
+  RUN_OK(tmp, "build", "--out", idx, docs);
+  r = RUN(tmp, "search", "--index", idx, "--queries", fifo);
+  EXPECT_FAIL(r, 1, NULL, "not a regular file");
+  r = RUN(tmp, "eval", "--run", fifo, "--qrels", fifo);
+  EXPECT_FAIL(r, 1, NULL, "not a regular file");
+  const char *parts[] = {"manifest.json", "coarse.faiss"};
+  for (int i = 0; i < 2; i++) {
+    char *part = path_in(idx, parts[i]), *saved = path_in(tmp, "saved");
+    cr_assert_eq(rename(part, saved), 0);
+    cr_assert_eq(mkfifo(part, 0644), 0);
+    r = RUN(tmp, "search", "--index", idx, "--queries", queries);
+    EXPECT_FAIL(r, 1, NULL, "not a regular file");
+    r = RUN(tmp, "info", idx);
+    EXPECT_FAIL(r, 1, NULL, "not a regular file");
+    cr_assert_eq(unlink(part), 0);
+    cr_assert_eq(rename(saved, part), 0);
+  }
+  char *gen_dir = path_in(tmp, "gen");
+  RUN_OK(tmp, "gen", "--out", gen_dir, "--n", "20", "--queries", "2", "--d", "8");
+  r = RUN(tmp, "gen", "--out", gen_dir, "--n", "30", "--queries", "2", "--d", "8");
+  EXPECT_FAIL(r, 1, NULL, "already exists", "--overwrite");
+  RUN_OK(tmp, "gen", "--out", gen_dir, "--n", "30", "--queries", "2", "--d", "8", "--overwrite");
+  (void)qrels;
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
+}
