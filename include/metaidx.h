@@ -132,7 +132,8 @@ typedef struct mx_budget {
 typedef enum mx_id_kind {
   MX_IDS_ROW = 0,   /* external id = row number across the inputs, from 0 */
   MX_IDS_U64 = 1,   /* caller-given 64-bit integers */
-  MX_IDS_STRING = 2 /* caller-given strings of 1..MX_MAX_KEY_BYTES bytes */
+  MX_IDS_STRING = 2 /* caller-given strings of 1..MX_MAX_KEY_BYTES bytes of UTF-8,
+                       without spaces or control characters */
 } mx_id_kind;
 
 /* ---------------------------------------------------------------- building

@@ -416,9 +416,10 @@ static const float *normalized_doc(mx_builder *b, const void *doc, mx_dtype inpu
       v[e] = input_value(doc, input, (size_t)j * b->dim + e);
       norm += (double)v[e] * v[e];
     }
-    float inv = (float)(1.0 / sqrt(norm));
+    /* in double: 1/norm overflows a float for norms below ~3e-39 */
+    double inv = 1.0 / sqrt(norm);
     for (uint32_t e = 0; e < b->dim; e++)
-      v[e] *= inv;
+      v[e] = (float)((double)v[e] * inv);
   }
   return b->scratch;
 }
@@ -436,6 +437,44 @@ static void sample_leading(mx_builder *b, const void *doc, mx_dtype input) {
     b->sample_n++;
 }
 
+/* The offset of the first byte that keeps a string id from being printed by
+ * every run format (TREC fields are split at whitespace, JSON needs UTF-8):
+ * a control character, a space, or bytes that are not UTF-8; len if none. */
+static size_t unprintable_at(const unsigned char *s, size_t len) {
+  for (size_t i = 0; i < len;) {
+    unsigned c = s[i];
+    if (c < 0x80) {
+      if (c <= 0x20 || c == 0x7f)
+        return i;
+      i++;
+      continue;
+    }
+    size_t more = c >= 0xc2 && c <= 0xdf   ? 1
+                  : c >= 0xe0 && c <= 0xef ? 2
+                  : c >= 0xf0 && c <= 0xf4 ? 3
+                                           : 0;
+    if (!more || len - i <= more) /* not a lead byte, or cut short */
+      return i;
+    /* the second byte's range excludes overlongs, surrogates, > U+10FFFF */
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c == 0xe0)
+      lo = 0xa0;
+    else if (c == 0xed)
+      hi = 0x9f;
+    else if (c == 0xf0)
+      lo = 0x90;
+    else if (c == 0xf4)
+      hi = 0x8f;
+    if (s[i + 1] < lo || s[i + 1] > hi)
+      return i;
+    for (size_t k = 2; k <= more; k++)
+      if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+        return i;
+    i += more + 1;
+  }
+  return len;
+}
+
 static mx_status put_key(mx_builder *b, uint64_t i, const uint64_t *ids, const char *const *keys,
                          const size_t *key_lens, mx_error *err) {
   if (b->opts.id_kind == MX_IDS_U64) {
@@ -451,6 +490,12 @@ static mx_status put_key(mx_builder *b, uint64_t i, const uint64_t *ids, const c
     if (len == 0 || len > MX_MAX_KEY_BYTES)
       return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu: id of %zu bytes (must be 1..%d)",
                      (unsigned long long)b->n_docs, len, MX_MAX_KEY_BYTES);
+    size_t bad = unprintable_at((const unsigned char *)keys[i], len);
+    if (bad < len)
+      return mx_fail(err, MX_ERR_BAD_INPUT,
+                     "document %llu: id byte %zu is 0x%02x: ids must be UTF-8 without spaces or "
+                     "control characters, so that every run format can print them",
+                     (unsigned long long)b->n_docs, bad, (unsigned)(unsigned char)keys[i][bad]);
     return mx_store_put_key(b->store, b->n_docs, keys[i], len, err);
   }
   return MX_OK;

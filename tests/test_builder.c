@@ -344,3 +344,79 @@ Test(builder, ivf_build_on_one_thread_finds_each_document) {
   free(dir);
   mx_test_tmpdir_remove(tmp);
 }
+
+/* normalize on vectors whose norm is below ~3e-39 (where 1/norm overflows a
+ * float) gives unit vectors, not infinite ones (issue 12 item 6). */
+Test(builder, normalize_handles_tiny_norms) {
+  char *tmp = mx_test_tmpdir("builder_tiny");
+  char *dir = path_in(tmp, "ix");
+  size_t n = 40;
+  float *docs = random_docs(21, n);
+  float *tiny = malloc(n * R * DIM * sizeof(float));
+  for (size_t i = 0; i < n * R * DIM; i++)
+    tiny[i] = docs[i] * 1e-39f; /* subnormal floats */
+  mx_build_options o;
+  mx_build_options_init(&o);
+  o.normalize = 1;
+  o.dtype = MX_DTYPE_F32;
+  mx_error err;
+  cr_assert_eq(build(dir, tiny, n, &o, &err), MX_OK, "%s", err.message);
+  mx_index *ix = NULL;
+  cr_assert_eq(mx_index_open(dir, NULL, &ix, &err), MX_OK, "%s", err.message);
+  for (size_t d = 0; d < n; d += 13) {
+    mx_hit hits[10];
+    uint32_t nh = 0;
+    cr_assert_eq(mx_search(ix, docs + d * R * DIM, R, NULL, hits, &nh, NULL, &err), MX_OK, "%s",
+                 err.message);
+    cr_assert_gt(nh, 0, "no hits for document %zu", d);
+    cr_assert_eq(hits[0].doc, d);
+    cr_assert(isfinite(hits[0].score) && fabsf(hits[0].score - (float)R) < 0.05f,
+              "document %zu scores %g against itself, want about %d", d, hits[0].score, R);
+  }
+  mx_index_close(ix);
+  free(tiny);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
+
+/* String ids that some run format cannot print are refused, naming the
+ * document and byte (issue 12 item 17); any UTF-8 without spaces passes. */
+Test(builder, unprintable_string_ids_are_refused) {
+  char *tmp = mx_test_tmpdir("builder_badids");
+  char *dir = path_in(tmp, "ix");
+  size_t n = 4;
+  float *docs = random_docs(22, n);
+  mx_build_options o;
+  mx_build_options_init(&o);
+  o.id_kind = MX_IDS_STRING;
+  static const struct {
+    const char *id;
+    size_t len;
+    int ok;
+  } cases[] = {
+      {"caf\xc3\xa9", 5, 1},   {"\xe2\x82\xac-1", 5, 1}, {"\xf0\x9f\x98\x80", 4, 1},
+      {"a b", 3, 0},           {"a\tb", 3, 0},           {"a\nb", 3, 0},
+      {"a\rb", 3, 0},          {"a\0b", 3, 0},           {"\xff", 1, 0},
+      {"\xc3", 1, 0},          {"\xc0\xaf", 2, 0},       {"\xed\xa0\x80", 3, 0},
+      {"\xf4\x90\x80\x80", 4, 0}, {"x\x7f", 2, 0},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const char *keys[4] = {"k0", "k1", cases[c].id, "k3"};
+    size_t lens[4] = {2, 2, cases[c].len, 2};
+    mx_builder *b = NULL;
+    mx_error err;
+    cr_assert_eq(mx_builder_open(dir, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+    mx_status s = mx_builder_add(b, n, NULL, keys, lens, docs, MX_DTYPE_F32, &err);
+    if (cases[c].ok) {
+      cr_assert_eq(s, MX_OK, "case %zu: %s", c, err.message);
+    } else {
+      cr_assert_eq(s, MX_ERR_BAD_INPUT, "case %zu was accepted", c);
+      cr_assert(strstr(err.message, "document 2: id byte"), "case %zu: %s", c, err.message);
+    }
+    mx_builder_abort(b);
+  }
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}

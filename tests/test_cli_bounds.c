@@ -224,3 +224,24 @@ Test(cli, fifos_are_refused_and_gen_keeps_files, .timeout = 300) {
   mx_test_tmpdir_remove(tmp);
   paths_free();
 }
+
+/* eval on an empty run: an answer, not undefined behaviour (item 19). */
+Test(cli, eval_of_an_empty_run) {
+  char *tmp = mx_test_tmpdir("cli_empty_run");
+  char *run = path_in(tmp, "run.txt"), *qrels = path_in(tmp, "qrels");
+  FILE *f = fopen(run, "w");
+  cr_assert_not_null(f);
+  fclose(f);
+  f = fopen(qrels, "w");
+  cr_assert_not_null(f);
+  fputs("0 0 d1 1\n", f);
+  fclose(f);
+  result r = RUN(tmp, "eval", "--run", run, "--qrels", qrels);
+  cr_assert(r.status == 0 || r.status == 1, "exit %d: %s", r.status, r.err);
+  result_free(&r);
+  r = RUN(tmp, "eval", "--run", run, "--truth", run);
+  cr_assert(r.status == 0 || r.status == 1, "exit %d: %s", r.status, r.err);
+  result_free(&r);
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
+}

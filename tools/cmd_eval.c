@@ -142,7 +142,8 @@ static int cmp_entry(const void *a, const void *b) {
 }
 
 static int table_group(table *t) {
-  qsort(t->e, t->n, sizeof *t->e, cmp_entry);
+  if (t->n) /* qsort's array must not be NULL, even empty */
+    qsort(t->e, t->n, sizeof *t->e, cmp_entry);
   t->g = malloc((t->n ? t->n : 1) * sizeof *t->g);
   if (!t->g)
     return cli_fail("eval", "out of memory");
@@ -190,7 +191,8 @@ static int intern_docs(table **ts, size_t n_tables) {
   for (size_t i = 0; i < n_tables; i++)
     for (size_t j = 0; j < ts[i]->n; j++)
       refs[n++] = (doc_ref){ts[i]->e[j].doc, &ts[i]->e[j].doc_id};
-  qsort(refs, n, sizeof *refs, cmp_doc_ref);
+  if (n)
+    qsort(refs, n, sizeof *refs, cmp_doc_ref);
   uint64_t id = 0;
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && strcmp(refs[i].s, refs[i - 1].s) != 0)
