@@ -275,3 +275,35 @@ Test(buildlock, overwrites_paused_at_every_phase_publish_one_build, .timeout = 6
   free(big);
   mx_test_tmpdir_remove(tmp);
 }
+
+/* Ctrl-C while documents load removes the unfinished build and its lock,
+ * and the tool ends by the signal (issue 12 item 18). */
+Test(buildlock, an_interrupted_build_cleans_up, .timeout = 300) {
+  char *tmp = mx_test_tmpdir("buildlock_sigint");
+  char *big = path_in(tmp, "big.npy"), *ix = path_in(tmp, "X");
+  char *store = path_in(tmp, "X.building/store"), *building = path_in(tmp, "X.building");
+  char *lock = path_in(tmp, "X.building.lock");
+  write_docs(big, 60000);
+  const char *args[] = {"build", "--out", ix, "--batch", "16", "--no-progress", big, NULL};
+  char *out = path_in(tmp, "out.txt"), *errp = path_in(tmp, "err.txt");
+  int pid = mx_test_spawn_tool(args, out, errp);
+  uint64_t t0 = mx_now_ns();
+  while (!mx_path_exists(store) && mx_ms_since(t0) < 60000)
+    sleep_ms(2);
+  cr_assert(mx_path_exists(store), "the build never started loading");
+  cr_assert_eq(kill(pid, SIGINT), 0);
+  int rc = mx_test_wait(pid);
+  cr_assert_eq(rc, 128 + SIGINT, "exit %d", rc);
+  cr_assert_not(mx_path_exists(building), "Ctrl-C left %s", building);
+  cr_assert_not(mx_path_exists(lock), "Ctrl-C left %s", lock);
+  cr_assert_not(mx_path_exists(ix));
+  cr_assert(mx_path_exists(big), "the input survives");
+  free(out);
+  free(errp);
+  free(lock);
+  free(building);
+  free(store);
+  free(ix);
+  free(big);
+  mx_test_tmpdir_remove(tmp);
+}

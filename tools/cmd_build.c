@@ -3,6 +3,7 @@
  * builder is opened, so a bad input creates nothing; then documents stream
  * through mx_builder_add in batches, with progress on a terminal. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -317,6 +318,24 @@ static int load_ids(ids_input *ids, uint64_t total) {
 
 /* ---------------------------------------------------------------- command */
 
+/* SIGINT/SIGTERM while documents load: the add loop stops, the builder is
+ * aborted (removing only what it created) and the signal is raised again.
+ * During mx_builder_finish (training, writing) the default action is back:
+ * a signal then kills the build as a crash would, leaving "<out>.building"
+ * for the next run to clean. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) { interrupted = sig; }
+
+static void catch_signals(int on) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on ? on_signal : SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
 int cmd_build(int argc, char **argv) {
   const char *out = NULL, *dtype_name = "f16", *budgets = NULL, *coarse = NULL, *ids_path = NULL;
   uint32_t keep = 0, nprobe = 0, threads = 0, batch = 1024;
@@ -406,6 +425,7 @@ int cmd_build(int argc, char **argv) {
     rc = load_ids(&ids, total);
 
   /* 2. Stream every document through the builder. */
+  catch_signals(1);
   if (!rc) {
     bo.keep = keep;
     bo.coarse_factory = coarse;
@@ -431,7 +451,9 @@ int cmd_build(int argc, char **argv) {
       const uint64_t *u64 = ids.kind == MX_IDS_U64 ? ids.u64 + g : NULL;
       const char *const *keys = ids.kind == MX_IDS_STRING ? ids.text.ids + g : NULL;
       const size_t *lens = ids.kind == MX_IDS_STRING ? ids.text.lengths + g : NULL;
-      if (mx_builder_add(b, n, u64, keys, lens, vec, in[i].dtype, &err) != MX_OK) {
+      if (interrupted) {
+        rc = cli_fail("build", "interrupted; the unfinished build is removed");
+      } else if (mx_builder_add(b, n, u64, keys, lens, vec, in[i].dtype, &err) != MX_OK) {
         mx_fail_context(&err, err.status, "%s: rows %llu..%llu", in[i].path,
                         (unsigned long long)row, (unsigned long long)(row + n - 1));
         rc = cli_fail_err("build", &err);
@@ -440,6 +462,9 @@ int cmd_build(int argc, char **argv) {
       }
     }
   }
+  if (!rc && interrupted)
+    rc = cli_fail("build", "interrupted; the unfinished build is removed");
+  catch_signals(0);
   if (!rc) {
     mx_builder *fin = b;
     b = NULL;
@@ -457,5 +482,7 @@ int cmd_build(int argc, char **argv) {
   free(in);
   mx_npy_close(&ids.npy);
   mx_ids_text_free(&ids.text);
+  if (interrupted)
+    raise(interrupted); /* the default action is back: exit by the signal */
   return rc;
 }
