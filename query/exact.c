@@ -54,6 +54,16 @@ static void exact_chunk(void *ctx, size_t chunk, unsigned worker) {
   for (uint64_t doc = chunk * (uint64_t)EXACT_CHUNK; doc < end; doc++) {
     mx_record_view v;
     w->status = mx_store_read_prefix(w->txn, doc, job->r_c, 0, &v, &w->err);
+    /* the kernel was chosen by the manifest's dtype: a record of another
+     * dtype or dim is damage (as mx_search's read_candidate says) */
+    const mx_manifest *m = mx_index_manifest(job->index);
+    if (w->status == MX_OK && (v.dtype != m->dtype || v.dim != m->dim))
+      w->status = mx_fail(&w->err, MX_ERR_CORRUPT,
+                          "document %llu: record has dtype %s and dim %u, the manifest says %s "
+                          "and %u",
+                          (unsigned long long)doc,
+                          mx_dtype_name(v.dtype) ? mx_dtype_name(v.dtype) : "?", v.dim,
+                          mx_dtype_name(m->dtype), m->dim);
     if (w->status != MX_OK) {
       atomic_store(&job->failed, 1);
       return;

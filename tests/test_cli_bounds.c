@@ -245,3 +245,30 @@ Test(cli, eval_of_an_empty_run) {
   mx_test_tmpdir_remove(tmp);
   paths_free();
 }
+
+/* exact checks each record's dtype against the manifest's, as search does,
+ * instead of scoring f16 bytes as f32 (item 7). */
+Test(cli, exact_refuses_records_of_another_dtype) {
+  char *tmp = mx_test_tmpdir("cli_exact_dtype");
+  char *docs = path_in(tmp, "docs.npy"), *queries = path_in(tmp, "q.npy");
+  char *idx = path_in(tmp, "idx"), *manifest = path_in(idx, "manifest.json");
+  write_docs(docs, 100, 4, 16, 1);
+  write_docs(queries, 2, 4, 16, 2);
+  RUN_OK(tmp, "build", "--out", idx, "--dtype", "f16", docs);
+  char *text = slurp(manifest);
+  char *at = strstr(text, "\"dtype\": \"f16\"");
+  cr_assert_not_null(at, "%s", text);
+  memcpy(at + 10, "f32", 3);
+  FILE *f = fopen(manifest, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+  free(text);
+  result r = RUN(tmp, "exact", "--index", idx, "--queries", queries);
+  cr_assert_neq(r.status, 0, "exact scored f16 records as f32: %s", r.out);
+  cr_assert_lt(r.status, 128, "killed by a signal: %d", r.status);
+  cr_assert(strstr(r.err, "record has dtype f16"), "%s", r.err);
+  result_free(&r);
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
+}
