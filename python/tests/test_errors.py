@@ -103,7 +103,7 @@ def test_bad_build_arguments(tmp_path, kwargs, match):
 
 
 def test_bad_string_ids(tmp_path):
-    for bad in ("", "x" * 512):
+    for bad in ("", "x" * 512, "two words", "tab\there"):
         with pytest.raises(metaidx.BadInputError, match="document 19"):
             metaidx.build(tmp_path / "ix", small_docs(), ids=[f"k{i}" for i in range(19)] + [bad],
                           progress=False)
