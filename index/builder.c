@@ -83,6 +83,9 @@ static mx_status choose_budgets(mx_builder *b, mx_error *err) {
   if (o->n_budgets > 0) {
     for (uint32_t i = 0; i < o->n_budgets; i++) {
       mx_budget bu = o->budgets[i];
+      if (bu.r_q > MX_MAX_VECTORS) /* the manifest's bound; refused here, before any work */
+        return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "budget %ux%u: r_q is above %u", bu.r_q,
+                       bu.r_c, MX_MAX_VECTORS);
       if (bu.r_q == 0 || bu.r_c == 0 || bu.r_c > b->stored_vectors)
         return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
                        "budget %ux%u is invalid: r_q and r_c must be >= 1 and r_c <= %u "

@@ -164,6 +164,20 @@ Test(cli, numeric_options_beyond_their_bounds, .timeout = 300) {
   EXPECT_FAIL(r, 2, NULL, "--threads", "1024");
   r = RUN(tmp, "exact", "--index", idx, "--queries", queries, "--threads", "4294967295");
   EXPECT_FAIL(r, 2, NULL, "--threads", "1024");
+  /* a budget's r_q above the manifest's bound is refused before the build */
+  r = RUN(tmp, "build", "--out", idx2, "--overwrite", "--budgets", "70000x1", docs);
+  EXPECT_FAIL(r, 1, NULL, "70000x1");
+  /* --k beyond N is N */
+  char *runk = path_in(tmp, "runk.txt");
+  RUN_OK(tmp, "search", "--index", idx, "--queries", queries, "--k", "4294967295", "--candidates",
+         "300", "--out", runk);
+  RUN_OK(tmp, "exact", "--index", idx, "--queries", queries, "--k", "4294967295");
+  char *tk = slurp(runk);
+  size_t lines = 0;
+  for (const char *c = tk; *c; c++)
+    lines += *c == '\n';
+  cr_assert_eq(lines, 3 * 300, "every document once per query");
+  free(tk);
   /* nine stages before the final budget do not fit the eight slots */
   r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--rq", "4", "--rc", "4",
           "--cascade", "1x1:90,1x1:80,1x1:70,1x1:60,1x1:50,1x1:40,1x1:30,1x1:20,1x1:10");

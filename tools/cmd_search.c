@@ -277,6 +277,8 @@ int cmd_search(int argc, char **argv) {
   rc = open_index("search", dir, !no_verify, &index, &info);
   if (!rc)
     rc = queries_load("search", qpath, info.dim, &q);
+  if (!rc && so.k > info.n_docs) /* no more hits than documents: cap, not "out of memory" */
+    so.k = (uint32_t)info.n_docs;
   if (!rc) {
     hits = malloc((size_t)q.n * so.k * sizeof *hits);
     n_hits = malloc((size_t)q.n * sizeof *n_hits);
@@ -367,6 +369,8 @@ int cmd_exact(int argc, char **argv) {
       r_q = q.r;
     if (r_c == 0)
       r_c = info.vectors_per_doc;
+    if (k > info.n_docs) /* as in search */
+      k = (uint32_t)info.n_docs;
     hits = malloc((size_t)q.n * k * sizeof *hits);
     n_hits = malloc((size_t)q.n * sizeof *n_hits);
     if (!hits || !n_hits)
