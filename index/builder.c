@@ -597,13 +597,11 @@ static mx_status add_leading(mx_builder *b, mx_coarse *c, const char *store_dir,
   }
   mx_store_txn_end(txn);
   mx_store_close(reader);
-  /* That reader created store/lock.mdb with a default-sized reader table,
-   * which every later open would inherit (LMDB only ever grows it), so
+  /* That reader created a default-sized reader table, which every later
+   * open would inherit (LMDB only ever grows it), so
    * mx_open_options.max_readers could never lower it. The build is private
-   * until published: remove the file, as the writer does on close. */
-  char lock[PATH_MAX];
-  if (mx_path_join(lock, sizeof lock, store_dir, "lock.mdb", NULL) == MX_OK)
-    (void)unlink(lock);
+   * until published: remove it, as the writer does on close. */
+  mx_store_remove_lock(store_dir);
   free(x);
   free(ids);
   return s;

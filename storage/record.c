@@ -267,6 +267,11 @@ size_t mx_record_prefix_bytes(const void *record, size_t record_len, uint32_t pr
   return h.header_bytes + (size_t)covered * h.vector_bytes;
 }
 
+uint32_t mx_record_vector_count(const void *record, size_t record_len) {
+  parsed h;
+  return parse_header(record, record_len, &h, NULL) == MX_OK ? h.n_vectors : 0;
+}
+
 void mx_record_decode_vector(const mx_record_view *view, uint32_t j, float *out) {
   if (!view || !out || j >= view->n_vectors)
     return;

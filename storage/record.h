@@ -106,6 +106,11 @@ mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t 
  * or prefix > its vector count. */
 size_t mx_record_prefix_bytes(const void *record, size_t record_len, uint32_t prefix);
 
+/* The record's vector count if its header parses, else 0 (so that a reader
+ * can ask mx_record_view_prefix for the whole record, which then reports
+ * what is wrong with it). */
+uint32_t mx_record_vector_count(const void *record, size_t record_len);
+
 /* Decodes vector j of a view to float32 (the dequantised values that the
  * exactness guarantee is stated against). j < view->n_vectors; otherwise
  * out is left untouched. */

@@ -133,6 +133,13 @@ mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_
                           int expected_dtype, mx_verify_fn fn, void *ctx,
                           mx_store_verify_report *report, mx_error *err);
 
+/* Removes the lock file (LMDB's reader table) of the store in `dir`, so that
+ * the next process to open it sizes the table from its own max_readers
+ * instead of inheriting an earlier one's. Only for a store that no process
+ * has open (e.g. one still private to a build); a writer's close does it
+ * itself. Failure to remove it is ignored (the next open still works). */
+void mx_store_remove_lock(const char *dir);
+
 /* Path of the data file (for benchmarks that evict its pages). */
 const char *mx_store_data_path(const mx_store *s);
 

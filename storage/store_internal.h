@@ -1,0 +1,90 @@
+/* store_internal.h: what the store's writer (store_write.c), reader
+ * (store_read.c), verifier (store_verify.c) and common part (store.c)
+ * share: the handle, the sub-database list and the LMDB error translation.
+ * Only storage/ includes this; no MDB_* value leaves these files. */
+#ifndef MX_STORAGE_STORE_INTERNAL_H
+#define MX_STORAGE_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+#include "store.h"
+
+#define NO_ID UINT64_MAX /* "no record id" in the writer's bookkeeping and in reports */
+/* The LMDB files of a store directory. */
+#define MX_STORE_DATA_FILE "data.mdb"
+#define MX_STORE_LOCK_FILE "lock.mdb"
+
+enum { DB_GROUPS, DB_IDS, DB_EXT, DB_META, DB_COUNT };
+extern const char *const mx_store_db_names[DB_COUNT];
+
+struct mx_store_txn {
+  mx_store *s;
+  MDB_txn *txn;
+  mx_store_txn *next_idle;
+};
+
+struct mx_store {
+  MDB_env *env;
+  MDB_dbi dbi[DB_COUNT];
+  int has_db[DB_COUNT];
+  int writer;
+  int writemap; /* writer: MDB_WRITEMAP with the file's blocks preallocated */
+  char *dir;
+  char *data_path;
+  size_t os_page;
+  unsigned psize; /* LMDB page size */
+
+  /* reader */
+  int verify;
+  pthread_mutex_t idle_lock;
+  mx_store_txn *idle; /* reset read txns kept for reuse (they keep a reader slot) */
+  unsigned n_idle;
+  unsigned max_idle;
+
+  /* writer */
+  MDB_txn *wtxn;
+  uint64_t map_size;
+  uint64_t committed_bytes;   /* (last_pgno + 1) * psize after the last commit */
+  uint64_t txn_charge;        /* upper bound of the bytes the open txn allocates */
+  uint64_t txn_value_bytes;   /* record bytes in the open txn */
+  uint64_t txn_dirty_entries; /* estimate of LMDB dirty-list entries */
+  uint64_t txn_ops;           /* puts in the open txn */
+  uint64_t txn_first_id;      /* first record id in the open txn (NO_ID if none) */
+  uint64_t last_id;           /* last record id appended (NO_ID if none) */
+  uint64_t last_key_id;       /* last internal id given a key (NO_ID if none) */
+  uint64_t committed_next_id; /* every record id below this is committed */
+  unsigned grows;
+  mx_status failed; /* a writer that lost data refuses further calls */
+  int finished;
+};
+
+/* Translates an LMDB (or errno) code to a status. */
+mx_status mx_store_lmdb_status(int rc);
+/* mx_fail with the translated status (ENOSPC, EDQUOT, EFBIG: MX_ERR_DISK_FULL)
+ * and mdb_strerror's text after the caller's context. */
+__attribute__((format(printf, 3, 4))) mx_status mx_store_lmdb_fail(mx_error *err, int rc,
+                                                                   const char *fmt, ...);
+/* A key for messages: text if printable, else hex (truncated). */
+void mx_store_format_key(const void *key, size_t len, char *out, size_t out_len);
+/* malloc'd "dir/leaf", NULL when out of memory. */
+char *mx_store_path_join(const char *dir, const char *leaf);
+
+/* A new handle for the store in dir (writer or reader); NULL (with err set)
+ * when out of memory. mx_store_close frees it. */
+mx_store *mx_store_handle_new(const char *dir, int writer, mx_error *err);
+void mx_store_handle_free(mx_store *s);
+/* Aborts the writer's open transaction, if any (store_write.c). */
+void mx_store_writer_abort(mx_store *s);
+
+/* madvise(MADV_WILLNEED) over the pages covering [p, p + len); returns the
+ * bytes hinted. */
+uint64_t mx_store_advise_range(const mx_store *s, const void *p, size_t len);
+
+/* Record keys: the internal id, 8 bytes big-endian (so MDB_APPEND works). */
+static inline void key_be64(unsigned char out[8], uint64_t id) { mx_put_be64(out, id); }
+
+#endif

@@ -1,0 +1,314 @@
+/* store_read.c: the store's read-only side: opening it for many searching
+ * threads, read transactions (reused with their reader slots), records and
+ * verified prefixes in place from the map, prefetch hints, the id maps and
+ * metadata. Shared parts are in store.c / store_internal.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "status.h"
+#include "store_internal.h"
+
+#define DEFAULT_MAX_READERS 126u
+
+void mx_store_open_options_init(mx_store_open_options *o) {
+  if (o) {
+    memset(o, 0, sizeof *o);
+    o->max_readers = DEFAULT_MAX_READERS;
+    o->verify = 1;
+  }
+}
+
+mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_store **out,
+                        mx_error *err) {
+  if (!dir || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_store_open: NULL argument");
+  *out = NULL;
+  mx_store_open_options def;
+  if (!opts) {
+    mx_store_open_options_init(&def);
+    opts = &def;
+  }
+  struct stat sb;
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return mx_fail(err, MX_ERR_NOT_FOUND, "%s: no such store directory", dir);
+  mx_store *s = mx_store_handle_new(dir, 0, err);
+  if (!s)
+    return err ? err->status : MX_ERR_NO_MEMORY;
+  if (stat(s->data_path, &sb) != 0) {
+    mx_status st = mx_fail(err, MX_ERR_NOT_FOUND, "%s: no store here (" MX_STORE_DATA_FILE " missing)", dir);
+    mx_store_close(s);
+    return st;
+  }
+  /* LMDB would try to initialise an empty file, which a read-only open
+   * cannot: every environment holds at least its two 4 KiB meta pages. */
+  if (sb.st_size < 8192) {
+    mx_status st =
+        mx_fail(err, MX_ERR_FORMAT, "%s: not an LMDB store (%lld bytes: empty or truncated)",
+                s->data_path, (long long)sb.st_size);
+    mx_store_close(s);
+    return st;
+  }
+  s->verify = opts->verify;
+  unsigned readers = opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
+  s->max_idle = readers;
+  int rc = mdb_env_create(&s->env);
+  if (rc) {
+    s->env = NULL;
+    mx_store_close(s);
+    return mx_store_lmdb_fail(err, rc, "%s: mdb_env_create", dir);
+  }
+  if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
+      (rc = mdb_env_set_maxreaders(s->env, readers)) ||
+      (rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD, 0644))) {
+    mx_status st;
+    if (rc == MDB_INVALID || rc == EINVAL)
+      st =
+          mx_fail(err, MX_ERR_FORMAT, "%s: not an LMDB store (%s)", s->data_path, mdb_strerror(rc));
+    else
+      st = mx_store_lmdb_fail(err, rc, "%s: cannot open the LMDB environment", s->data_path);
+    mx_store_close(s);
+    return st;
+  }
+  MDB_stat est;
+  mdb_env_stat(s->env, &est);
+  s->psize = est.ms_psize;
+  MDB_txn *txn;
+  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+    mx_store_close(s);
+    return mx_store_lmdb_fail(err, rc, "%s: begin", s->data_path);
+  }
+  for (int i = 0; i < DB_COUNT; i++) {
+    rc = mdb_dbi_open(txn, mx_store_db_names[i], 0, &s->dbi[i]);
+    if (rc == 0) {
+      s->has_db[i] = 1;
+    } else if (rc == MDB_NOTFOUND && i != DB_GROUPS) {
+      s->has_db[i] = 0;
+    } else {
+      mx_status st =
+          rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE
+              ? mx_fail(err, MX_ERR_FORMAT, "%s: not a metaidx store (no \"%s\" sub-database)",
+                        s->data_path, mx_store_db_names[i])
+              : mx_store_lmdb_fail(err, rc, "%s: open sub-database \"%s\"", s->data_path, mx_store_db_names[i]);
+      mdb_txn_abort(txn);
+      mx_store_close(s);
+      return st;
+    }
+  }
+  if ((rc = mdb_txn_commit(txn))) { /* keeps the dbi handles */
+    mx_store_close(s);
+    return mx_store_lmdb_fail(err, rc, "%s: commit", s->data_path);
+  }
+  *out = s;
+  return MX_OK;
+}
+
+mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
+  if (!s || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_store_txn_begin: NULL argument");
+  *out = NULL;
+  if (s->writer && !s->finished)
+    return mx_fail(err, MX_ERR_STATE, "%s: read transactions need a finished or read-only store",
+                   s->dir);
+  pthread_mutex_lock(&s->idle_lock);
+  mx_store_txn *t = s->idle;
+  if (t) {
+    s->idle = t->next_idle;
+    s->n_idle--;
+  }
+  pthread_mutex_unlock(&s->idle_lock);
+  if (t) {
+    int rc = mdb_txn_renew(t->txn);
+    if (rc == 0) {
+      *out = t;
+      return MX_OK;
+    }
+    mdb_txn_abort(t->txn);
+    free(t);
+    return mx_store_lmdb_fail(err, rc, "%s: cannot renew a read transaction", s->data_path);
+  }
+  t = malloc(sizeof *t);
+  if (!t)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "%s: out of memory for a read transaction", s->dir);
+  t->s = s;
+  t->next_idle = NULL;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
+  if (rc == MDB_READERS_FULL) {
+    int dead = 0; /* slots left by crashed processes can be reclaimed */
+    if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+      rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
+  }
+  if (rc) {
+    free(t);
+    if (rc == MDB_READERS_FULL) {
+      int slots = 0;
+      mdb_env_get_maxreaders(s->env, (unsigned *)&slots);
+      return mx_fail(err, MX_ERR_BUSY,
+                     "%s: more concurrent searches (read transactions) than the %d reader "
+                     "slots; raise mx_store_open_options.max_readers (the first process to "
+                     "open the store sets the table size) or run fewer searches at once",
+                     s->dir, slots);
+    }
+    return mx_store_lmdb_fail(err, rc, "%s: cannot begin a read transaction", s->data_path);
+  }
+  *out = t;
+  return MX_OK;
+}
+
+void mx_store_txn_end(mx_store_txn *t) {
+  if (!t)
+    return;
+  mx_store *s = t->s;
+  /* Keep the reset transaction (and its reader slot) for the next begin:
+   * renew costs no allocation and no slot search. */
+  mdb_txn_reset(t->txn);
+  pthread_mutex_lock(&s->idle_lock);
+  if (s->n_idle < s->max_idle) {
+    t->next_idle = s->idle;
+    s->idle = t;
+    s->n_idle++;
+    t = NULL;
+  }
+  pthread_mutex_unlock(&s->idle_lock);
+  if (t) {
+    mdb_txn_abort(t->txn);
+    free(t);
+  }
+}
+
+static mx_status txn_get(mx_store_txn *t, int db, const void *k, size_t klen, MDB_val *v) {
+  MDB_val key = {klen, (void *)k};
+  int rc = mdb_get(t->txn, t->s->dbi[db], &key, v);
+  if (rc == 0)
+    return MX_OK;
+  return mx_store_lmdb_status(rc);
+}
+
+/* The value under an internal id in "groups" or "ids", in place; errors
+ * say "no <missing> internal id N" or "<what> id N: <status>". */
+static mx_status get_by_id(mx_store_txn *t, int db, uint64_t id, const char *missing,
+                           const char *what, const void **val, size_t *len, mx_error *err) {
+  unsigned char kb[8];
+  key_be64(kb, id);
+  MDB_val v;
+  mx_status st = txn_get(t, db, kb, 8, &v);
+  if (st == MX_ERR_NOT_FOUND)
+    return mx_fail(err, st, "%s: no %s internal id %" PRIu64, t->s->dir, missing, id);
+  if (st)
+    return mx_fail(err, st, "%s: %s id %" PRIu64 ": %s", t->s->dir, what, id, mx_status_str(st));
+  *val = v.mv_data;
+  *len = v.mv_size;
+  return MX_OK;
+}
+
+mx_status mx_store_get(mx_store_txn *t, uint64_t internal_id, const void **record, size_t *len,
+                       mx_error *err) {
+  return get_by_id(t, DB_GROUPS, internal_id, "record with", "reading record", record, len, err);
+}
+
+mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t prefix,
+                               uint32_t verified_from, mx_record_view *out, mx_error *err) {
+  const void *rec = NULL;
+  size_t len = 0;
+  MX_TRY(mx_store_get(t, internal_id, &rec, &len, err));
+  mx_status st = mx_record_view_prefix(rec, len, 0, prefix, verified_from, t->s->verify, out, err);
+  /* Every record in a store was written by the codec: one that does not
+   * parse (bad header, a length that does not add up, an unknown version)
+   * is as corrupt as one whose checksum fails, and callers that skip
+   * corrupt records must be able to skip it too. */
+  if (st == MX_ERR_FORMAT || st == MX_ERR_VERSION) {
+    if (err)
+      err->status = MX_ERR_CORRUPT; /* keep the codec's message, change its status */
+    return mx_fail_context(err, MX_ERR_CORRUPT, "%s: record id %" PRIu64 " is corrupt", t->s->dir,
+                           internal_id);
+  }
+  if (st)
+    return mx_fail_context(err, st, "%s: record id %" PRIu64, t->s->dir, internal_id);
+  return MX_OK;
+}
+
+/* Candidates handled per round of mx_store_prefetch (its only scratch, on
+ * the stack). */
+#define PREFETCH_CHUNK 256
+
+uint64_t mx_store_prefetch(mx_store_txn *t, const uint64_t *internal_ids, size_t n,
+                           uint32_t prefix) {
+  if (!t || !internal_ids)
+    return 0;
+  uint64_t hinted = 0;
+  for (size_t start = 0; start < n; start += PREFETCH_CHUNK) {
+    size_t m = n - start < PREFETCH_CHUNK ? n - start : PREFETCH_CHUNK;
+    MDB_val vals[PREFETCH_CHUNK];
+    unsigned char found[PREFETCH_CHUNK];
+    /* Pass 1: find every record (mdb_get touches B-tree pages only, not the
+     * overflow pages) and hint the page holding its header, so that the
+     * header reads of all candidates overlap instead of faulting one by one
+     * in pass 2. */
+    for (size_t i = 0; i < m; i++) {
+      unsigned char kb[8];
+      key_be64(kb, internal_ids[start + i]);
+      found[i] = txn_get(t, DB_GROUPS, kb, 8, &vals[i]) == MX_OK;
+      if (found[i])
+        mx_store_advise_range(t->s, vals[i].mv_data, 1);
+    }
+    /* Pass 2: read each header (now in flight) for the prefix's extent and
+     * hint the whole prefix. */
+    for (size_t i = 0; i < m; i++) {
+      if (!found[i])
+        continue;
+      size_t want = mx_record_prefix_bytes(vals[i].mv_data, vals[i].mv_size, prefix);
+      if (want == 0 || want > vals[i].mv_size)
+        want = vals[i].mv_size;
+      hinted += mx_store_advise_range(t->s, vals[i].mv_data, want);
+    }
+  }
+  return hinted;
+}
+
+mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **key, size_t *key_len,
+                           mx_error *err) {
+  if (!t->s->has_db[DB_IDS])
+    return mx_fail(err, MX_ERR_NOT_FOUND, "%s: the store has no external keys", t->s->dir);
+  return get_by_id(t, DB_IDS, internal_id, "external key for", "key of", key, key_len, err);
+}
+
+mx_status mx_store_find_key(mx_store_txn *t, const void *key, size_t key_len, uint64_t *internal_id,
+                            mx_error *err) {
+  char text[512];
+  if (!key || key_len == 0 || key_len > MX_MAX_KEY_BYTES)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s: external key of %zu bytes (must be 1..%u)",
+                   t->s->dir, key_len, MX_MAX_KEY_BYTES);
+  if (!t->s->has_db[DB_EXT])
+    return mx_fail(err, MX_ERR_NOT_FOUND, "%s: the store has no external keys", t->s->dir);
+  MDB_val v;
+  mx_status st = txn_get(t, DB_EXT, key, key_len, &v);
+  if (st == MX_OK && v.mv_size != 8)
+    st = MX_ERR_CORRUPT;
+  if (st) {
+    mx_store_format_key(key, key_len, text, sizeof text);
+    return mx_fail(err, st, "%s: external key %s: %s", t->s->dir, text,
+                   st == MX_ERR_NOT_FOUND ? "not found" : mx_status_str(st));
+  }
+  *internal_id = mx_get_be64(v.mv_data);
+  return MX_OK;
+}
+
+mx_status mx_store_get_meta(mx_store_txn *t, const char *name, const void **value, size_t *len,
+                            mx_error *err) {
+  size_t nl = name ? strlen(name) : 0;
+  if (nl == 0 || nl > MX_MAX_KEY_BYTES)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "%s: bad meta name", t->s->dir);
+  if (!t->s->has_db[DB_META])
+    return mx_fail(err, MX_ERR_NOT_FOUND, "%s: no meta entry \"%s\"", t->s->dir, name);
+  MDB_val v;
+  mx_status st = txn_get(t, DB_META, name, nl, &v);
+  if (st)
+    return mx_fail(err, st, "%s: meta entry \"%s\": %s", t->s->dir, name,
+                   st == MX_ERR_NOT_FOUND ? "not found" : mx_status_str(st));
+  *value = v.mv_data;
+  *len = v.mv_size;
+  return MX_OK;
+}
