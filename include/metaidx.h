@@ -308,8 +308,10 @@ typedef struct mx_search_stats {
  * whose record cannot be read (checksum, header, missing from the store),
  * naming the document (with skip_corrupt such candidates are skipped and
  * counted, unless the store's B-tree is damaged so that no later read can
- * work either); MX_ERR_BUSY when more searches run than the index has
- * reader slots. Successful answers are never built from damaged data. */
+ * work either), and for a hit whose stored external id is missing or
+ * malformed (never a silent fallback to the internal id); MX_ERR_BUSY when
+ * more searches run than the index has reader slots. Successful answers are
+ * never built from damaged data. */
 MX_API mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
                            const mx_search_options *opts, mx_hit *hits, uint32_t *n_hits,
                            mx_search_stats *stats, mx_error *err);
@@ -328,7 +330,8 @@ MX_API mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t
  * document, streaming over the store on `threads` threads. The ground
  * truth for evaluation and the baseline for benchmarks. Same layout of
  * hits and n_hits as mx_search_batch. MX_ERR_INVALID_ARGUMENT for k = 0,
- * r_q outside 1..vectors_per_query, r_c outside 1..stored; n_queries = 0
+ * r_q outside 1..vectors_per_query, r_c outside 1..stored; MX_ERR_CORRUPT
+ * for an unreadable record or a hit's missing external id; n_queries = 0
  * is MX_OK. */
 MX_API mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
                                  uint32_t vectors_per_query, uint32_t r_q, uint32_t r_c, uint32_t k,
@@ -338,7 +341,8 @@ MX_API mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t
  * ids, the string for string ids), NUL-terminated when it fits in cap.
  * *len receives the key's length. buf may be NULL with cap 0 (asks only
  * for the length); a smaller cap gets a truncated, NUL-terminated prefix.
- * MX_ERR_NOT_FOUND for doc >= the document count. */
+ * MX_ERR_NOT_FOUND for doc >= the document count; MX_ERR_CORRUPT when a
+ * keyed index has no (or, for u64 ids, a malformed) key for the document. */
 MX_API mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
                                   mx_error *err);
 

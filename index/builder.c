@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "half.h"
 #include "hash.h"
+#include "layout.h"
 #include "manifest.h"
 #include "metaidx.h"
 #include "record.h"
@@ -148,10 +149,10 @@ static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
 static const mx_owned_entry index_layout[] = {
     {MX_MANIFEST_NAME, 0},
     {MX_MANIFEST_NAME ".tmp.*", 0}, /* mx_write_file_atomic's, if killed */
-    {"coarse.faiss", 0},
-    {"store", 1},
-    {"store/data.mdb", 0},
-    {"store/lock.mdb", 0},
+    {MX_COARSE_NAME, 0},
+    {MX_STORE_NAME, 1},
+    {MX_STORE_NAME "/" MX_STORE_DATA_FILE, 0},
+    {MX_STORE_NAME "/" MX_STORE_LOCK_FILE, 0},
     {NULL, 0},
 };
 
@@ -353,7 +354,7 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   b->sample = malloc(cap * dim * sizeof(float));
   b->scratch = malloc((size_t)b->stored_vectors * dim * sizeof(float));
   char store_dir[PATH_MAX];
-  s = mx_path_join(store_dir, sizeof store_dir, b->tmp, "store", err);
+  s = mx_path_join(store_dir, sizeof store_dir, b->tmp, MX_STORE_NAME, err);
   if (s == MX_OK && opts->expected_docs > UINT64_MAX / 2 / b->record_bytes)
     s = mx_fail(err, MX_ERR_INVALID_ARGUMENT, "expected_docs %llu is too large",
                 (unsigned long long)opts->expected_docs);
@@ -713,11 +714,11 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   if (s == MX_OK)
     s = train_coarse(b, c, &trained, err);
   if (s == MX_OK)
-    s = mx_path_join(path, sizeof path, b->tmp, "store", err);
+    s = mx_path_join(path, sizeof path, b->tmp, MX_STORE_NAME, err);
   if (s == MX_OK)
     s = add_leading(b, c, path, err);
   if (s == MX_OK)
-    s = mx_path_join(path, sizeof path, b->tmp, "coarse.faiss", err);
+    s = mx_path_join(path, sizeof path, b->tmp, MX_COARSE_NAME, err);
   if (s == MX_OK)
     s = mx_coarse_write(c, path, &bytes, &xxh3, err);
   mx_coarse_free(c);

@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
 #include "pool.h"
-#include "search_internal.h"
+#include "index_internal.h"
 #include "status.h"
 #include "topk.h"
 
@@ -100,8 +99,8 @@ static mx_status check_exact_args(mx_index *index, const float *queries, uint32_
 }
 
 /* Merges every worker's top-k of query q into hits. */
-static uint32_t merge_query(exact_job *job, unsigned n_workers, uint32_t q, mx_scored *merge,
-                            mx_hit *hits) {
+static mx_status merge_query(exact_job *job, unsigned n_workers, uint32_t q, mx_scored *merge,
+                             mx_hit *hits, uint32_t *n_hits, mx_error *err) {
   mx_topk top;
   mx_topk_init(&top, merge, job->k);
   for (unsigned w = 0; w < n_workers; w++) {
@@ -110,19 +109,12 @@ static uint32_t merge_query(exact_job *job, unsigned n_workers, uint32_t q, mx_s
       mx_topk_push(&top, t->items[i].score, t->items[i].doc);
   }
   size_t n = mx_topk_finish(&top);
-  int u64_ids = mx_index_manifest(job->index)->id_kind == MX_IDS_U64;
   for (size_t i = 0; i < n; i++) {
-    uint64_t id = merge[i].doc;
-    if (u64_ids) {
-      const void *key;
-      size_t len;
-      if (mx_store_get_key(job->workers[0].txn, merge[i].doc, &key, &len, NULL) == MX_OK &&
-          len == 8)
-        id = mx_get_be64(key);
-    }
-    hits[i] = (mx_hit){merge[i].doc, id, merge[i].score};
+    hits[i] = (mx_hit){merge[i].doc, merge[i].doc, merge[i].score};
+    MX_TRY(mx_index_external_id(job->index, job->workers[0].txn, merge[i].doc, &hits[i].id, err));
   }
-  return (uint32_t)n;
+  *n_hits = (uint32_t)n;
+  return MX_OK;
 }
 
 mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_queries,
@@ -175,7 +167,7 @@ mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t n_quer
   if (s == MX_OK && !job.workers[0].txn)
     s = mx_store_txn_begin(mx_index_store(index), &job.workers[0].txn, err);
   for (uint32_t q = 0; s == MX_OK && q < n_queries; q++)
-    n_hits[q] = merge_query(&job, threads, q, merge, hits + (size_t)q * k);
+    s = merge_query(&job, threads, q, merge, hits + (size_t)q * k, &n_hits[q], err);
   for (unsigned w = 0; job.workers && w < threads; w++) {
     mx_store_txn_end(job.workers[w].txn);
     free(job.workers[w].storage);

@@ -1,6 +1,7 @@
-/* search.c: the search API. Opens an index (manifest, store, coarse stage),
- * and runs queries: coarse candidates -> prefetch -> exact MaxSim rescoring
- * in place from the LMDB map, optionally as a cascade of growing budgets. */
+/* search.c: the search API: coarse candidates -> prefetch -> exact MaxSim
+ * rescoring in place from the LMDB map, optionally as a cascade of growing
+ * budgets; one query (mx_search) or many over a thread pool. The index
+ * handle itself is index.c's. */
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,47 +12,15 @@
 
 #include "clock.h"
 #include "coarse.h"
-#include "fsutil.h"
-#include "hash.h"
+#include "index_internal.h"
 #include "manifest.h"
 #include "maxsim.h"
 #include "metaidx.h"
 #include "pool.h"
 #include "record.h"
-#include "search_internal.h"
 #include "status.h"
 #include "store.h"
 #include "topk.h"
-
-/* Per-search working memory, reused across searches (never allocated per
- * candidate). Sized for the largest candidate count seen so far. */
-typedef struct scratch {
-  struct scratch *next;
-  size_t cap;
-  int64_t *coarse_ids;
-  float *coarse_scores;
-  uint64_t *docs;       /* the current stage's candidates */
-  mx_scored *kept;      /* top-k storage of the current stage */
-  uint32_t *verified;   /* vectors already checksummed, per candidate */
-} scratch;
-
-struct mx_index {
-  char dir[PATH_MAX];
-  mx_manifest manifest;
-  mx_store *store;
-  mx_coarse *coarse;
-  mx_maxsim_fn kernel;
-  size_t vector_bytes;
-  pthread_mutex_t scratch_lock;
-  scratch *free_scratch;
-};
-
-void mx_open_options_init(mx_open_options *o) {
-  if (!o)
-    return;
-  memset(o, 0, sizeof *o);
-  o->verify = 1;
-}
 
 void mx_search_options_init(mx_search_options *o) {
   if (!o)
@@ -60,149 +29,6 @@ void mx_search_options_init(mx_search_options *o) {
   o->k = 10;
   o->candidates = 100;
   o->prefetch = 1;
-}
-
-static void scratch_free(scratch *s) {
-  if (!s)
-    return;
-  free(s->coarse_ids);
-  free(s->coarse_scores);
-  free(s->docs);
-  free(s->kept);
-  free(s->verified);
-  free(s);
-}
-
-void mx_index_close(mx_index *index) {
-  if (!index)
-    return;
-  while (index->free_scratch) {
-    scratch *s = index->free_scratch;
-    index->free_scratch = s->next;
-    scratch_free(s);
-  }
-  pthread_mutex_destroy(&index->scratch_lock);
-  mx_coarse_free(index->coarse);
-  mx_store_close(index->store);
-  free(index);
-}
-
-static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
-  mx_manifest *m = &ix->manifest;
-  MX_TRY(mx_manifest_read(ix->dir, m, err));
-  char path[PATH_MAX];
-  MX_TRY(mx_path_join(path, sizeof path, ix->dir, "store", err));
-  mx_store_open_options so;
-  mx_store_open_options_init(&so);
-  so.max_readers = opts->max_readers;
-  so.verify = opts->verify;
-  MX_TRY(mx_store_open(path, &so, &ix->store, err));
-  uint64_t count = 0;
-  MX_TRY(mx_store_count(ix->store, &count, err));
-  if (count != m->n_docs)
-    return mx_fail(err, MX_ERR_CORRUPT, "'%s': the store holds %llu documents, the manifest says %llu",
-                   ix->dir, (unsigned long long)count, (unsigned long long)m->n_docs);
-  MX_TRY(mx_path_join(path, sizeof path, ix->dir, "coarse.faiss", err));
-  MX_TRY(mx_coarse_read(path, m->coarse_bytes, m->coarse_xxh3, &ix->coarse, err));
-  if (mx_coarse_dim(ix->coarse) != m->dim || mx_coarse_count(ix->coarse) != m->n_docs)
-    return mx_fail(err, MX_ERR_CORRUPT,
-                   "'%s': coarse index has %llu vectors of dimension %u, the manifest says %llu of %u",
-                   path, (unsigned long long)mx_coarse_count(ix->coarse), mx_coarse_dim(ix->coarse),
-                   (unsigned long long)m->n_docs, m->dim);
-  mx_coarse_params defaults = {.nprobe = m->coarse_nprobe, .ef_search = m->coarse_ef_search};
-  MX_TRY(mx_coarse_set_defaults(ix->coarse, &defaults, err));
-  ix->kernel = mx_maxsim_best(m->dtype);
-  ix->vector_bytes = mx_vector_bytes(m->dtype, m->dim);
-  return MX_OK;
-}
-
-mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
-                        mx_error *err) {
-  if (!dir || !out)
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_open: NULL dir or out");
-  *out = NULL;
-  mx_open_options defaults;
-  mx_open_options_init(&defaults);
-  if (!opts)
-    opts = &defaults;
-  mx_index *ix = calloc(1, sizeof *ix);
-  if (!ix)
-    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate an index handle");
-  pthread_mutex_init(&ix->scratch_lock, NULL);
-  snprintf(ix->dir, sizeof ix->dir, "%s", dir);
-  mx_status s = open_parts(ix, opts, err);
-  if (s != MX_OK) {
-    mx_index_close(ix);
-    return s;
-  }
-  *out = ix;
-  return MX_OK;
-}
-
-mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err) {
-  if (!index || !out)
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_info: NULL index or out");
-  const mx_manifest *m = &index->manifest;
-  memset(out, 0, sizeof *out);
-  out->format_major = m->format_major;
-  out->format_minor = m->format_minor;
-  out->dim = m->dim;
-  out->vectors_per_doc = m->vectors_per_doc;
-  out->dtype = m->dtype;
-  out->n_docs = m->n_docs;
-  out->n_budgets = m->n_budgets;
-  memcpy(out->budgets, m->budgets, sizeof out->budgets);
-  out->id_kind = m->id_kind;
-  snprintf(out->coarse_factory, sizeof out->coarse_factory, "%s", m->coarse_factory);
-  out->coarse_nprobe = m->coarse_nprobe;
-  out->coarse_ef_search = m->coarse_ef_search;
-  out->coarse_bytes = m->coarse_bytes;
-  char path[PATH_MAX];
-  if (mx_path_join(path, sizeof path, index->dir, "store", NULL) == MX_OK)
-    out->store_bytes = mx_tree_bytes(path);
-  snprintf(out->created, sizeof out->created, "%s", m->created);
-  snprintf(out->library_version, sizeof out->library_version, "%s", m->library_version);
-  return MX_OK;
-}
-
-const mx_manifest *mx_index_manifest(const mx_index *index) { return &index->manifest; }
-
-/* ---------------------------------------------------------------- scratch */
-
-static scratch *scratch_get(mx_index *ix, size_t cap) {
-  pthread_mutex_lock(&ix->scratch_lock);
-  scratch *s = ix->free_scratch;
-  if (s)
-    ix->free_scratch = s->next;
-  pthread_mutex_unlock(&ix->scratch_lock);
-  if (!s && !(s = calloc(1, sizeof *s)))
-    return NULL;
-  if (s->cap < cap) {
-    free(s->coarse_ids);
-    free(s->coarse_scores);
-    free(s->docs);
-    free(s->kept);
-    free(s->verified);
-    s->coarse_ids = malloc(cap * sizeof *s->coarse_ids);
-    s->coarse_scores = malloc(cap * sizeof *s->coarse_scores);
-    s->docs = malloc(cap * sizeof *s->docs);
-    s->kept = malloc(cap * sizeof *s->kept);
-    s->verified = malloc(cap * sizeof *s->verified);
-    s->cap = cap;
-    if (!s->coarse_ids || !s->coarse_scores || !s->docs || !s->kept || !s->verified) {
-      s->cap = 0;
-      scratch_free(s);
-      return NULL;
-    }
-  }
-  return s;
-}
-
-static void scratch_put(mx_index *ix, scratch *s) {
-  pthread_mutex_lock(&ix->scratch_lock);
-  s->next = ix->free_scratch;
-  ix->free_scratch = s;
-  pthread_mutex_unlock(&ix->scratch_lock);
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -266,16 +92,6 @@ static mx_status plan_stages(const mx_index *ix, const mx_search_options *o,
 
 /* ---------------------------------------------------------------- search */
 
-static uint64_t external_id(const mx_index *ix, mx_store_txn *txn, uint64_t doc) {
-  if (ix->manifest.id_kind != MX_IDS_U64)
-    return doc;
-  const void *key;
-  size_t len;
-  if (mx_store_get_key(txn, doc, &key, &len, NULL) != MX_OK || len != 8)
-    return doc;
-  return mx_get_be64(key);
-}
-
 /* Reads a candidate's first r_c vectors. The candidate came from the coarse
  * index and r_c was checked against the manifest, so any failure to read
  * it is damage to the index and reported as MX_ERR_CORRUPT (naming the
@@ -306,10 +122,21 @@ static mx_status read_candidate(const mx_index *ix, mx_store_txn *txn, uint64_t 
   return rs;
 }
 
+/* hits[0..n) from the kept (doc, score) pairs, best first. */
+static mx_status fill_hits(const mx_index *ix, mx_store_txn *txn, const mx_scored *kept, size_t n,
+                           mx_hit *hits, uint32_t *n_hits, mx_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    hits[i] = (mx_hit){kept[i].doc, kept[i].doc, kept[i].score};
+    MX_TRY(mx_index_external_id(ix, txn, kept[i].doc, &hits[i].id, err));
+  }
+  *n_hits = (uint32_t)n;
+  return MX_OK;
+}
+
 /* Scores docs[0..n) at one stage's budget, keeping the best st->keep in
  * s->kept; returns how many were kept in *n_kept. */
 static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, const mx_stage *st,
-                           const mx_search_options *o, scratch *s, size_t n, size_t *n_kept,
+                           const mx_search_options *o, mx_scratch *s, size_t n, size_t *n_kept,
                            mx_search_stats *stats, mx_error *err) {
   mx_topk top;
   mx_topk_init(&top, s->kept, st->keep < n ? st->keep : n);
@@ -337,7 +164,7 @@ static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, cons
 
 /* Moves the survivors (best first in s->kept) to be the next stage's
  * candidates, carrying each one's verified count along. */
-static void promote_survivors(scratch *s, size_t n_before, size_t n_kept) {
+static void promote_survivors(mx_scratch *s, size_t n_before, size_t n_kept) {
   for (size_t i = 0; i < n_kept; i++) {
     uint64_t doc = s->kept[i].doc;
     uint32_t verified = 0;
@@ -353,7 +180,7 @@ static void promote_survivors(scratch *s, size_t n_before, size_t n_kept) {
     s->docs[i] = (uint64_t)s->coarse_ids[i];
 }
 
-static mx_status search_in(mx_index *ix, mx_store_txn *txn, scratch *s, const float *query,
+static mx_status search_in(mx_index *ix, mx_store_txn *txn, mx_scratch *s, const float *query,
                            const mx_stage *plan, uint32_t n_plan, const mx_search_options *o,
                            size_t n_cand, mx_hit *hits, uint32_t *n_hits, mx_search_stats *st,
                            mx_error *err) {
@@ -372,11 +199,7 @@ static mx_status search_in(mx_index *ix, mx_store_txn *txn, scratch *s, const fl
   st->candidates = n;
   st->coarse_ms = mx_ms_since(t0);
   if (o->coarse_only) {
-    size_t k = o->k < n ? o->k : n;
-    for (size_t i = 0; i < k; i++)
-      hits[i] = (mx_hit){s->kept[i].doc, external_id(ix, txn, s->kept[i].doc), s->kept[i].score};
-    *n_hits = (uint32_t)k;
-    return MX_OK;
+    return fill_hits(ix, txn, s->kept, o->k < n ? o->k : n, hits, n_hits, err);
   }
   if (o->prefetch) {
     uint64_t tp = mx_now_ns();
@@ -397,10 +220,7 @@ static mx_status search_in(mx_index *ix, mx_store_txn *txn, scratch *s, const fl
       n = n_kept;
     }
   }
-  for (size_t i = 0; i < n_kept; i++)
-    hits[i] = (mx_hit){s->kept[i].doc, external_id(ix, txn, s->kept[i].doc), s->kept[i].score};
-  *n_hits = (uint32_t)n_kept;
-  return MX_OK;
+  return fill_hits(ix, txn, s->kept, n_kept, hits, n_hits, err);
 }
 
 mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vectors,
@@ -427,7 +247,7 @@ mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vector
   mx_search_stats local;
   mx_search_stats *st = stats ? stats : &local;
   memset(st, 0, sizeof *st);
-  scratch *s = scratch_get(index, n_cand);
+  mx_scratch *s = mx_scratch_get(index, n_cand);
   if (!s)
     return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate search scratch for %zu candidates",
                    n_cand);
@@ -436,7 +256,7 @@ mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vector
   if (rc == MX_OK)
     rc = search_in(index, txn, s, query, plan, n_plan, o, n_cand, hits, n_hits, st, err);
   mx_store_txn_end(txn);
-  scratch_put(index, s);
+  mx_scratch_put(index, s);
   if (rc != MX_OK)
     *n_hits = 0;
   st->total_ms = mx_ms_since(t0);
@@ -508,43 +328,3 @@ mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_quer
   return MX_OK;
 }
 
-/* ---------------------------------------------------------------- keys */
-
-mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
-                           mx_error *err) {
-  if (!index || (!buf && cap) || !len)
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_doc_key: NULL argument");
-  if (doc >= index->manifest.n_docs)
-    return mx_fail(err, MX_ERR_NOT_FOUND, "document %llu is not in the index (%llu documents)",
-                   (unsigned long long)doc, (unsigned long long)index->manifest.n_docs);
-  char digits[24];
-  const void *key = digits;
-  size_t n;
-  mx_store_txn *txn = NULL;
-  if (index->manifest.id_kind == MX_IDS_ROW) {
-    n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)doc);
-  } else {
-    MX_TRY(mx_store_txn_begin(index->store, &txn, err));
-    mx_status s = mx_store_get_key(txn, doc, &key, &n, err);
-    if (s != MX_OK) {
-      mx_store_txn_end(txn);
-      return s;
-    }
-    if (index->manifest.id_kind == MX_IDS_U64) {
-      uint64_t id = n == 8 ? mx_get_be64(key) : 0;
-      n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)id);
-      key = digits;
-    }
-  }
-  *len = n;
-  if (cap > 0) {
-    size_t copy = n < cap - 1 ? n : cap - 1;
-    memcpy(buf, key, copy);
-    buf[copy] = '\0';
-  }
-  mx_store_txn_end(txn);
-  return MX_OK;
-}
-
-mx_store *mx_index_store(mx_index *index) { return index->store; }
-mx_maxsim_fn mx_index_kernel(const mx_index *index) { return index->kernel; }

@@ -7,6 +7,7 @@
 
 #include "coarse.h"
 #include "fsutil.h"
+#include "layout.h"
 #include "manifest.h"
 #include "metaidx.h"
 #include "status.h"
@@ -69,8 +70,8 @@ mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
   if (!mx_path_exists(dir))
     return mx_fail(err, MX_ERR_NOT_FOUND, "'%s' does not exist", dir);
   char store_path[PATH_MAX], coarse_path[PATH_MAX];
-  MX_TRY(mx_path_join(store_path, sizeof store_path, dir, "store", err));
-  MX_TRY(mx_path_join(coarse_path, sizeof coarse_path, dir, "coarse.faiss", err));
+  MX_TRY(mx_path_join(store_path, sizeof store_path, dir, MX_STORE_NAME, err));
+  MX_TRY(mx_path_join(coarse_path, sizeof coarse_path, dir, MX_COARSE_NAME, err));
   verify_ctx v = {.fn = fn, .ctx = ctx, .report = report, .store_path = store_path};
 
   mx_manifest m;

@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "metaidx.h"
 
 #define MX_FORMAT_MAJOR 1
 #define MX_FORMAT_MINOR 0
-#define MX_MANIFEST_NAME "manifest.json"
 
 /* MX_MAX_BUDGETS and mx_id_kind come from metaidx.h. */
 

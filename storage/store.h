@@ -133,6 +133,11 @@ mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_
                           int expected_dtype, mx_verify_fn fn, void *ctx,
                           mx_store_verify_report *report, mx_error *err);
 
+/* The files LMDB keeps in a store directory: the only ones the engine may
+ * remove from it. */
+#define MX_STORE_DATA_FILE "data.mdb"
+#define MX_STORE_LOCK_FILE "lock.mdb"
+
 /* Removes the lock file (LMDB's reader table) of the store in `dir`, so that
  * the next process to open it sizes the table from its own max_readers
  * instead of inheriting an earlier one's. Only for a store that no process

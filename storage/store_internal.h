@@ -14,9 +14,6 @@
 #include "store.h"
 
 #define NO_ID UINT64_MAX /* "no record id" in the writer's bookkeeping and in reports */
-/* The LMDB files of a store directory. */
-#define MX_STORE_DATA_FILE "data.mdb"
-#define MX_STORE_LOCK_FILE "lock.mdb"
 
 enum { DB_GROUPS, DB_IDS, DB_EXT, DB_META, DB_COUNT };
 extern const char *const mx_store_db_names[DB_COUNT];

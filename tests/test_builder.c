@@ -2,6 +2,7 @@
  * FAISS and files in a temporary directory. */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <lmdb.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,79 @@ Test(builder, existing_target_needs_overwrite_and_must_be_an_index) {
   free(precious);
   free(other);
   free(building);
+  free(docs);
+  free(dir);
+  mx_test_tmpdir_remove(tmp);
+}
+
+/* Changes the "ids" map of the store under dir: deletes the key of
+ * `missing` and gives `short_key` a 7-byte key, as damage would. */
+static void damage_id_map(const char *dir, uint64_t missing, uint64_t short_key) {
+  char store[PATH_MAX];
+  snprintf(store, sizeof store, "%s/store", dir);
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  cr_assert_eq(mdb_env_create(&env), 0);
+  cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+  cr_assert_eq(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+  cr_assert_eq(mdb_env_open(env, store, 0, 0644), 0);
+  cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  cr_assert_eq(mdb_dbi_open(txn, "ids", 0, &dbi), 0);
+  unsigned char kb[8];
+  for (int i = 0; i < 8; i++)
+    kb[i] = (unsigned char)(missing >> (56 - 8 * i));
+  MDB_val k = {8, kb}, v = {7, "1234567"};
+  cr_assert_eq(mdb_del(txn, dbi, &k, NULL), 0);
+  for (int i = 0; i < 8; i++)
+    kb[i] = (unsigned char)(short_key >> (56 - 8 * i));
+  cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+  cr_assert_eq(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+Test(builder, a_damaged_u64_id_map_is_corrupt_not_the_internal_id) {
+  char *tmp = mx_test_tmpdir("builder_ids_damaged");
+  char *dir = path_in(tmp, "u64");
+  size_t n = 60;
+  float *docs = random_docs(9, n);
+  uint64_t ids[60];
+  for (size_t i = 0; i < n; i++)
+    ids[i] = 1000000 + 7 * i;
+  mx_build_options o;
+  mx_build_options_init(&o);
+  o.id_kind = MX_IDS_U64;
+  mx_error err;
+  mx_builder *b = NULL;
+  cr_assert_eq(mx_builder_open(dir, DIM, R, &o, &b, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_builder_add(b, n, ids, NULL, NULL, docs, MX_DTYPE_F32, &err), MX_OK, "%s",
+               err.message);
+  cr_assert_eq(mx_builder_finish(b, &err), MX_OK, "%s", err.message);
+  damage_id_map(dir, 13, 14);
+
+  mx_index *ix = NULL;
+  cr_assert_eq(mx_index_open(dir, NULL, &ix, &err), MX_OK, "%s", err.message);
+  mx_hit hits[10];
+  uint32_t nh = 99;
+  for (uint64_t d = 13; d <= 14; d++) {
+    cr_assert_eq(mx_search(ix, docs + d * R * DIM, R, NULL, hits, &nh, NULL, &err),
+                 MX_ERR_CORRUPT, "doc %llu: %s", (unsigned long long)d, err.message);
+    cr_assert_eq(nh, 0);
+    char want[32];
+    snprintf(want, sizeof want, "document %llu", (unsigned long long)d);
+    cr_assert(strstr(err.message, want), "%s", err.message);
+    cr_assert_eq(mx_exact_search(ix, docs + d * R * DIM, 1, R, R, R, 1, 1, hits, &nh, &err),
+                 MX_ERR_CORRUPT, "%s", err.message);
+    char key[32];
+    size_t len;
+    cr_assert_eq(mx_index_doc_key(ix, d, key, sizeof key, &len, &err), MX_ERR_CORRUPT, "%s",
+                 err.message);
+  }
+  /* documents whose ids are intact still answer */
+  cr_assert_eq(mx_search(ix, docs + 40 * R * DIM, R, NULL, hits, &nh, NULL, &err), MX_OK, "%s",
+               err.message);
+  cr_assert_eq(hits[0].id, ids[40]);
+  mx_index_close(ix);
   free(docs);
   free(dir);
   mx_test_tmpdir_remove(tmp);

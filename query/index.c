@@ -1,0 +1,239 @@
+/* index.c: the index handle's lifecycle: opening an index directory
+ * (manifest, store, coarse stage, checked against each other), closing it,
+ * describing it (mx_index_info), its documents' external keys, and the pool
+ * of per-search scratch blocks. Searching is in search.c. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coarse.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "index_internal.h"
+#include "layout.h"
+#include "manifest.h"
+#include "metaidx.h"
+#include "status.h"
+#include "store.h"
+
+void mx_open_options_init(mx_open_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->verify = 1;
+}
+
+static void scratch_free(mx_scratch *s) {
+  if (!s)
+    return;
+  free(s->coarse_ids);
+  free(s->coarse_scores);
+  free(s->docs);
+  free(s->kept);
+  free(s->verified);
+  free(s);
+}
+
+void mx_index_close(mx_index *index) {
+  if (!index)
+    return;
+  while (index->free_scratch) {
+    mx_scratch *s = index->free_scratch;
+    index->free_scratch = s->next;
+    scratch_free(s);
+  }
+  pthread_mutex_destroy(&index->scratch_lock);
+  mx_coarse_free(index->coarse);
+  mx_store_close(index->store);
+  free(index);
+}
+
+static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
+  mx_manifest *m = &ix->manifest;
+  MX_TRY(mx_manifest_read(ix->dir, m, err));
+  char path[PATH_MAX];
+  MX_TRY(mx_path_join(path, sizeof path, ix->dir, MX_STORE_NAME, err));
+  mx_store_open_options so;
+  mx_store_open_options_init(&so);
+  so.max_readers = opts->max_readers;
+  so.verify = opts->verify;
+  MX_TRY(mx_store_open(path, &so, &ix->store, err));
+  uint64_t count = 0;
+  MX_TRY(mx_store_count(ix->store, &count, err));
+  if (count != m->n_docs)
+    return mx_fail(err, MX_ERR_CORRUPT, "'%s': the store holds %llu documents, the manifest says %llu",
+                   ix->dir, (unsigned long long)count, (unsigned long long)m->n_docs);
+  MX_TRY(mx_path_join(path, sizeof path, ix->dir, MX_COARSE_NAME, err));
+  MX_TRY(mx_coarse_read(path, m->coarse_bytes, m->coarse_xxh3, &ix->coarse, err));
+  if (mx_coarse_dim(ix->coarse) != m->dim || mx_coarse_count(ix->coarse) != m->n_docs)
+    return mx_fail(err, MX_ERR_CORRUPT,
+                   "'%s': coarse index has %llu vectors of dimension %u, the manifest says %llu of %u",
+                   path, (unsigned long long)mx_coarse_count(ix->coarse), mx_coarse_dim(ix->coarse),
+                   (unsigned long long)m->n_docs, m->dim);
+  mx_coarse_params defaults = {.nprobe = m->coarse_nprobe, .ef_search = m->coarse_ef_search};
+  MX_TRY(mx_coarse_set_defaults(ix->coarse, &defaults, err));
+  ix->kernel = mx_maxsim_best(m->dtype);
+  ix->vector_bytes = mx_vector_bytes(m->dtype, m->dim);
+  return MX_OK;
+}
+
+mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
+                        mx_error *err) {
+  if (!dir || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_open: NULL dir or out");
+  *out = NULL;
+  mx_open_options defaults;
+  mx_open_options_init(&defaults);
+  if (!opts)
+    opts = &defaults;
+  mx_index *ix = calloc(1, sizeof *ix);
+  if (!ix)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate an index handle");
+  pthread_mutex_init(&ix->scratch_lock, NULL);
+  snprintf(ix->dir, sizeof ix->dir, "%s", dir);
+  mx_status s = open_parts(ix, opts, err);
+  if (s != MX_OK) {
+    mx_index_close(ix);
+    return s;
+  }
+  *out = ix;
+  return MX_OK;
+}
+
+mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err) {
+  if (!index || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_info: NULL index or out");
+  const mx_manifest *m = &index->manifest;
+  memset(out, 0, sizeof *out);
+  out->format_major = m->format_major;
+  out->format_minor = m->format_minor;
+  out->dim = m->dim;
+  out->vectors_per_doc = m->vectors_per_doc;
+  out->dtype = m->dtype;
+  out->n_docs = m->n_docs;
+  out->n_budgets = m->n_budgets;
+  memcpy(out->budgets, m->budgets, sizeof out->budgets);
+  out->id_kind = m->id_kind;
+  snprintf(out->coarse_factory, sizeof out->coarse_factory, "%s", m->coarse_factory);
+  out->coarse_nprobe = m->coarse_nprobe;
+  out->coarse_ef_search = m->coarse_ef_search;
+  out->coarse_bytes = m->coarse_bytes;
+  char path[PATH_MAX];
+  if (mx_path_join(path, sizeof path, index->dir, MX_STORE_NAME, NULL) == MX_OK)
+    out->store_bytes = mx_tree_bytes(path);
+  snprintf(out->created, sizeof out->created, "%s", m->created);
+  snprintf(out->library_version, sizeof out->library_version, "%s", m->library_version);
+  return MX_OK;
+}
+
+
+/* ---------------------------------------------------------------- scratch */
+
+mx_scratch *mx_scratch_get(mx_index *ix, size_t cap) {
+  pthread_mutex_lock(&ix->scratch_lock);
+  mx_scratch *s = ix->free_scratch;
+  if (s)
+    ix->free_scratch = s->next;
+  pthread_mutex_unlock(&ix->scratch_lock);
+  if (!s && !(s = calloc(1, sizeof *s)))
+    return NULL;
+  if (s->cap < cap) {
+    free(s->coarse_ids);
+    free(s->coarse_scores);
+    free(s->docs);
+    free(s->kept);
+    free(s->verified);
+    s->coarse_ids = malloc(cap * sizeof *s->coarse_ids);
+    s->coarse_scores = malloc(cap * sizeof *s->coarse_scores);
+    s->docs = malloc(cap * sizeof *s->docs);
+    s->kept = malloc(cap * sizeof *s->kept);
+    s->verified = malloc(cap * sizeof *s->verified);
+    s->cap = cap;
+    if (!s->coarse_ids || !s->coarse_scores || !s->docs || !s->kept || !s->verified) {
+      s->cap = 0;
+      scratch_free(s);
+      return NULL;
+    }
+  }
+  return s;
+}
+
+void mx_scratch_put(mx_index *ix, mx_scratch *s) {
+  pthread_mutex_lock(&ix->scratch_lock);
+  s->next = ix->free_scratch;
+  ix->free_scratch = s;
+  pthread_mutex_unlock(&ix->scratch_lock);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/* The external key bytes of doc, in place. A document of the index with no
+ * key in a keyed index is damage: MX_ERR_CORRUPT. */
+static mx_status stored_key(const mx_index *ix, mx_store_txn *txn, uint64_t doc, const void **key,
+                            size_t *len, mx_error *err) {
+  mx_status s = mx_store_get_key(txn, doc, key, len, err);
+  if (s == MX_OK && ix->manifest.id_kind == MX_IDS_U64 && *len != 8)
+    return mx_fail(err, MX_ERR_CORRUPT, "'%s': document %llu has a %zu-byte u64 id (expected 8)",
+                   ix->dir, (unsigned long long)doc, *len);
+  if (s == MX_ERR_NOT_FOUND) {
+    if (err)
+      err->status = MX_ERR_CORRUPT; /* keep the store's message, change its status */
+    return mx_fail_context(err, MX_ERR_CORRUPT, "'%s': document %llu has no external id",
+                           ix->dir, (unsigned long long)doc);
+  }
+  return s;
+}
+
+mx_status mx_index_external_id(const mx_index *ix, mx_store_txn *txn, uint64_t doc,
+                               uint64_t *out, mx_error *err) {
+  *out = doc;
+  if (ix->manifest.id_kind != MX_IDS_U64)
+    return MX_OK;
+  const void *key;
+  size_t len;
+  MX_TRY(stored_key(ix, txn, doc, &key, &len, err));
+  *out = mx_get_be64(key);
+  return MX_OK;
+}
+
+mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
+                           mx_error *err) {
+  if (!index || (!buf && cap) || !len)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_doc_key: NULL argument");
+  if (doc >= index->manifest.n_docs)
+    return mx_fail(err, MX_ERR_NOT_FOUND, "document %llu is not in the index (%llu documents)",
+                   (unsigned long long)doc, (unsigned long long)index->manifest.n_docs);
+  char digits[24];
+  const void *key = digits;
+  size_t n;
+  mx_store_txn *txn = NULL;
+  if (index->manifest.id_kind == MX_IDS_ROW) {
+    n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)doc);
+  } else {
+    MX_TRY(mx_store_txn_begin(index->store, &txn, err));
+    mx_status s = stored_key(index, txn, doc, &key, &n, err);
+    if (s != MX_OK) {
+      mx_store_txn_end(txn);
+      return s;
+    }
+    if (index->manifest.id_kind == MX_IDS_U64) {
+      uint64_t id = mx_get_be64(key);
+      n = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)id);
+      key = digits;
+    }
+  }
+  *len = n;
+  if (cap > 0) {
+    size_t copy = n < cap - 1 ? n : cap - 1;
+    memcpy(buf, key, copy);
+    buf[copy] = '\0';
+  }
+  mx_store_txn_end(txn);
+  return MX_OK;
+}
+
+const mx_manifest *mx_index_manifest(const mx_index *index) { return &index->manifest; }
+mx_store *mx_index_store(mx_index *index) { return index->store; }
+mx_maxsim_fn mx_index_kernel(const mx_index *index) { return index->kernel; }

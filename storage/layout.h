@@ -1,0 +1,14 @@
+/* layout.h: the names of an index directory's parts (docs/FORMAT.md),
+ * defined once for the builder, the reader and verify:
+ *
+ *   <index>/manifest.json   MX_MANIFEST_NAME, written last (manifest.h)
+ *   <index>/coarse.faiss    MX_COARSE_NAME, the FAISS index over leading vectors
+ *   <index>/store/          MX_STORE_NAME, the LMDB environment (store.h) */
+#ifndef MX_STORAGE_LAYOUT_H
+#define MX_STORAGE_LAYOUT_H
+
+#define MX_MANIFEST_NAME "manifest.json"
+#define MX_COARSE_NAME "coarse.faiss"
+#define MX_STORE_NAME "store"
+
+#endif
