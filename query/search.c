@@ -180,6 +180,15 @@ static void promote_survivors(mx_scratch *s, size_t n_before, size_t n_kept) {
     s->docs[i] = (uint64_t)s->coarse_ids[i];
 }
 
+/* Prefetch hints only help when the pages are not there yet: a warm index
+ * (the sampled candidates' prefixes already in the page cache) skips them. */
+static uint64_t prefetch_unless_resident(mx_store_txn *txn, const uint64_t *docs, size_t n,
+                                         uint32_t r_c) {
+  if (mx_store_prefixes_resident(txn, docs, n, r_c))
+    return 0;
+  return mx_store_prefetch(txn, docs, n, r_c);
+}
+
 static mx_status search_in(mx_index *ix, mx_store_txn *txn, mx_scratch *s, const float *query,
                            const mx_stage *plan, uint32_t n_plan, const mx_search_options *o,
                            size_t n_cand, mx_hit *hits, uint32_t *n_hits, mx_search_stats *st,
@@ -203,14 +212,14 @@ static mx_status search_in(mx_index *ix, mx_store_txn *txn, mx_scratch *s, const
   }
   if (o->prefetch) {
     uint64_t tp = mx_now_ns();
-    st->bytes_prefetched = mx_store_prefetch(txn, s->docs, n, plan[0].r_c);
+    st->bytes_prefetched = prefetch_unless_resident(txn, s->docs, n, plan[0].r_c);
     st->prefetch_ms = mx_ms_since(tp);
   }
   size_t n_kept = 0;
   for (uint32_t p = 0; p < n_plan; p++) {
     uint64_t ts = mx_now_ns();
     if (p > 0 && o->prefetch && plan[p].r_c > plan[p - 1].r_c)
-      st->bytes_prefetched += mx_store_prefetch(txn, s->docs, n, plan[p].r_c);
+      st->bytes_prefetched += prefetch_unless_resident(txn, s->docs, n, plan[p].r_c);
     MX_TRY(run_stage(ix, txn, query, &plan[p], o, s, n, &n_kept, st, err));
     st->stage_ms[p] = mx_ms_since(ts);
     st->rescore_ms += st->stage_ms[p];

@@ -137,6 +137,22 @@ uint64_t mx_store_advise_range(const mx_store *s, const void *p, size_t len) {
   return madvise((void *)a, b - a, MADV_WILLNEED) == 0 ? b - a : 0;
 }
 
+int mx_store_range_resident(const mx_store *s, const void *p, size_t len) {
+  uintptr_t mask = (uintptr_t)s->os_page - 1;
+  uintptr_t a = (uintptr_t)p & ~mask;
+  uintptr_t b = ((uintptr_t)p + len + mask) & ~mask;
+  unsigned char vec[64];
+  size_t pages = (b - a) / s->os_page;
+  if (pages > sizeof vec) /* a long prefix: its first pages stand for it */
+    pages = sizeof vec;
+  if (mincore((void *)a, pages * s->os_page, vec) != 0)
+    return 0;
+  for (size_t i = 0; i < pages; i++)
+    if (!(vec[i] & 1))
+      return 0;
+  return 1;
+}
+
 void mx_store_close(mx_store *s) {
   if (!s)
     return;

@@ -100,6 +100,14 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
 uint64_t mx_store_prefetch(mx_store_txn *t, const uint64_t *internal_ids, size_t n,
                            uint32_t prefix);
 
+/* 1 when a sample of the records (up to 8, spread over the list) has its
+ * first `prefix` vectors in the page cache (mincore), else 0. Searches ask
+ * before mx_store_prefetch: on a warm index the hints cost a second B-tree
+ * lookup and a madvise per candidate for nothing, more than the rescoring
+ * itself; one sampled page missing sends the whole list through the hints. */
+int mx_store_prefixes_resident(mx_store_txn *t, const uint64_t *internal_ids, size_t n,
+                               uint32_t prefix);
+
 /* External key of an internal id; MX_ERR_NOT_FOUND if the store has no key
  * map or no such id. key points into the map. */
 mx_status mx_store_get_key(mx_store_txn *t, uint64_t internal_id, const void **key,

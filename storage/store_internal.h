@@ -81,6 +81,10 @@ void mx_store_writer_abort(mx_store *s);
  * bytes hinted. */
 uint64_t mx_store_advise_range(const mx_store *s, const void *p, size_t len);
 
+/* 1 when every page covering [p, p + len) (the first 64 of them, for a
+ * longer range) is in the page cache (mincore), else 0. */
+int mx_store_range_resident(const mx_store *s, const void *p, size_t len);
+
 /* Record keys: the internal id, 8 bytes big-endian (so MDB_APPEND works). */
 static inline void key_be64(unsigned char out[8], uint64_t id) { mx_put_be64(out, id); }
 

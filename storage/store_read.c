@@ -234,6 +234,32 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
  * the stack). */
 #define PREFETCH_CHUNK 256
 
+/* Candidates whose prefixes mx_store_prefetch checks for residency first. */
+#define PREFETCH_SAMPLE 8
+
+int mx_store_prefixes_resident(mx_store_txn *t, const uint64_t *internal_ids, size_t n,
+                               uint32_t prefix) {
+  if (!t || !internal_ids || n == 0)
+    return 1;
+  size_t step = n / PREFETCH_SAMPLE ? n / PREFETCH_SAMPLE : 1;
+  for (size_t i = 0; i < n; i += step) {
+    unsigned char kb[8];
+    MDB_val v;
+    key_be64(kb, internal_ids[i]);
+    if (txn_get(t, DB_GROUPS, kb, 8, &v) != MX_OK)
+      continue; /* the read reports it */
+    /* the header page first: reading the header would bring it in */
+    if (!mx_store_range_resident(t->s, v.mv_data, 1))
+      return 0;
+    size_t want = mx_record_prefix_bytes(v.mv_data, v.mv_size, prefix);
+    if (want == 0 || want > v.mv_size)
+      want = v.mv_size;
+    if (!mx_store_range_resident(t->s, v.mv_data, want))
+      return 0;
+  }
+  return 1;
+}
+
 uint64_t mx_store_prefetch(mx_store_txn *t, const uint64_t *internal_ids, size_t n,
                            uint32_t prefix) {
   if (!t || !internal_ids)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -829,4 +830,70 @@ Test(store, an_lmdb_environment_without_groups_is_not_a_store) {
   cr_assert(strstr(err.message, "not a metaidx store") && strstr(err.message, "groups"), "%s",
             err.message);
   mx_test_tmpdir_remove(dir);
+}
+
+/* The residency sample against a reference: mincore over every record's
+ * whole prefix, after the test itself has read every byte (warm) and after
+ * the file has been dropped from the page cache (cold). */
+static int every_prefix_resident(mx_store_txn *t, const uint64_t *ids, size_t n, uint32_t prefix) {
+  long page = sysconf(_SC_PAGESIZE);
+  for (size_t i = 0; i < n; i++) {
+    const void *rec;
+    size_t len;
+    mx_error err;
+    cr_assert_eq(mx_store_get(t, ids[i], &rec, &len, &err), MX_OK, "%s", err.message);
+    uintptr_t a = (uintptr_t)rec / (uintptr_t)page * (uintptr_t)page;
+    unsigned char vec[8];
+    cr_assert_eq(mincore((void *)a, (size_t)page, vec), 0);
+    if (!(vec[0] & 1))
+      return 0; /* before reading the header, which would fault it in */
+    uintptr_t b = (uintptr_t)rec + mx_record_prefix_bytes(rec, len, prefix);
+    b = (b + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    for (uintptr_t p = a; p < b; p += (uintptr_t)page) {
+      cr_assert_eq(mincore((void *)p, (size_t)page, vec), 0);
+      if (!(vec[0] & 1))
+        return 0;
+    }
+  }
+  return 1;
+}
+
+Test(store, residency_sample_tells_warm_from_cold) {
+  char *dir = store_dir("store_resident");
+  records r = make_records(300, 21);
+  write_store(dir, &r, 0);
+  uint64_t ids[37]; /* an awkward count, spread over the store */
+  for (size_t i = 0; i < 37; i++)
+    ids[i] = (i * 131) % 300;
+  mx_store *s = open_store(dir, 0, 1);
+  mx_store_txn *t;
+  mx_error err;
+  cr_assert_eq(mx_store_txn_begin(s, &t, &err), MX_OK);
+  for (size_t i = 0; i < 37; i++) { /* warm: read every prefix */
+    mx_record_view v;
+    cr_assert_eq(mx_store_read_prefix(t, ids[i], NVEC, 0, &v, &err), MX_OK, "%s", err.message);
+  }
+  cr_assert_eq(every_prefix_resident(t, ids, 37, NVEC), 1);
+  cr_assert_eq(mx_store_prefixes_resident(t, ids, 37, NVEC), 1);
+  mx_store_txn_end(t);
+  mx_store_close(s);
+
+  char path[4096];
+  snprintf(path, sizeof path, "%s/data.mdb", dir);
+  int fd = open(path, O_RDONLY);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(fdatasync(fd), 0);
+  cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  close(fd);
+  s = open_store(dir, 0, 1);
+  cr_assert_eq(mx_store_txn_begin(s, &t, &err), MX_OK);
+  int resident = mx_store_prefixes_resident(t, ids, 37, NVEC);
+  int reference = every_prefix_resident(t, ids, 37, NVEC);
+  cr_assert_eq(reference, 0, "the page cache kept %s after POSIX_FADV_DONTNEED", path);
+  cr_assert_eq(resident, 0);
+  cr_assert_eq(mx_store_prefixes_resident(t, ids, 0, NVEC), 1, "nothing to read is resident");
+  mx_store_txn_end(t);
+  mx_store_close(s);
+  free_records(&r);
+  remove_store(dir);
 }
