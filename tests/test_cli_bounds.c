@@ -11,71 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "fsutil.h"
 #include "helpers.h"
 #include "npy.h"
-
-typedef struct result {
-  int status; /* exit code, or 128 + signal */
-  char *out, *err;
-} result;
-
-static void result_free(result *r) {
-  free(r->out);
-  free(r->err);
-  r->out = r->err = NULL;
-}
-
-/* Paths made by path_in live until paths_free at the end of a test (each
- * test runs in its own process). */
-static char *paths[64];
-static size_t n_paths;
-
-static char *path_in(const char *dir, const char *name) {
-  size_t n = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  cr_assert_not_null(p);
-  cr_assert_lt(n_paths, sizeof paths / sizeof paths[0]);
-  snprintf(p, n, "%s/%s", dir, name);
-  paths[n_paths++] = p;
-  return p;
-}
-
-static void paths_free(void) {
-  while (n_paths)
-    free(paths[--n_paths]);
-}
-
-static char *slurp(const char *path) {
-  char *buf = NULL;
-  size_t len = 0;
-  mx_error err;
-  cr_assert_eq(mx_read_file(path, (size_t)1 << 30, &buf, &len, &err), MX_OK, "%s", err.message);
-  return buf;
-}
-
-/* Runs the tool with the NULL-terminated arguments; stdout and stderr are
- * captured into files under dir. */
-static result run_argv(const char *dir, const char *const *args) {
-  char out_path[1024], err_path[1024];
-  snprintf(out_path, sizeof out_path, "%s/stdout.txt", dir);
-  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-  result r = {0};
-  r.status = mx_test_wait(mx_test_spawn_tool(args, out_path, err_path));
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
-}
-
-#define RUN(dir, ...) run_argv((dir), (const char *const[]){__VA_ARGS__, NULL})
-
-/* Asserts success and frees the result. */
-#define RUN_OK(dir, ...)                                                              \
-  do {                                                                                \
-    result r_ = RUN(dir, __VA_ARGS__);                                                \
-    cr_assert_eq(r_.status, 0, "exit %d\nstderr: %s", r_.status, r_.err);             \
-    result_free(&r_);                                                                 \
-  } while (0)
 
 
 /* n documents of R unit vectors of d floats, as a .npy file. */
