@@ -4,6 +4,7 @@
 #define MX_TESTS_CLI_RUN_H
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 
 typedef struct result {
   int status; /* exit code, or 128 + signal */
@@ -33,5 +34,14 @@ result run_argv(const char *dir, const char *const *args);
     cr_assert_eq(r_.status, 0, "exit %d\nstderr: %s", r_.status, r_.err);             \
     result_free(&r_);                                                                 \
   } while (0)
+
+/* n documents of R unit vectors of d floats, as a .npy file. */
+void write_docs(const char *path, uint64_t n, uint32_t R, uint32_t d, uint64_t seed);
+
+/* Asserts the run failed with `code`, that stderr holds every needle, and
+ * that no index (nor a half-built one) is left at idx. */
+void expect_failure(result *r, int code, const char *idx, const char *const *needles);
+#define EXPECT_FAIL(r, code, idx, ...) \
+  expect_failure(&(r), (code), (idx), (const char *const[]){__VA_ARGS__, NULL})
 
 #endif

@@ -29,18 +29,6 @@ static double json_number(const char *json, const char *key) {
   return strtod(p + strlen(pat), NULL);
 }
 
-/* n documents of R unit vectors of d floats, as a .npy file. */
-static void write_docs(const char *path, uint64_t n, uint32_t R, uint32_t d, uint64_t seed) {
-  float *v = malloc((size_t)n * R * d * sizeof *v);
-  cr_assert_not_null(v);
-  mx_test_rng rng = {seed};
-  mx_test_random_unit_vectors(&rng, v, (size_t)n * R, d);
-  uint64_t shape[3] = {n, R, d};
-  mx_error err;
-  cr_assert_eq(mx_npy_write(path, MX_NPY_F32, 3, shape, v, &err), MX_OK, "%s", err.message);
-  free(v);
-}
-
 /* Rewrites the element at flat index i of an f32 .npy file. */
 static void poke_f32(const char *path, size_t i, float value) {
   mx_npy f;
@@ -81,24 +69,6 @@ static void write_text(const char *path, const char *text) {
   fputs(text, fp);
   fclose(fp);
 }
-
-/* Asserts the run failed with `code`, that stderr holds every needle, and
- * that no index (nor a half-built one) is left at idx. */
-static void expect_failure(result *r, int code, const char *idx, const char *const *needles) {
-  cr_assert_eq(r->status, code, "exit %d (want %d)\nstderr: %s", r->status, code, r->err);
-  for (; *needles; needles++)
-    cr_assert(strstr(r->err, *needles), "stderr lacks '%s': %s", *needles, r->err);
-  if (idx) {
-    cr_assert_not(mx_path_exists(idx), "%s was created", idx);
-    char building[1024];
-    snprintf(building, sizeof building, "%s.building", idx);
-    cr_assert_not(mx_path_exists(building), "%s was left behind", building);
-  }
-  result_free(r);
-}
-
-#define EXPECT_FAIL(r, code, idx, ...) \
-  expect_failure(&(r), (code), (idx), (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---------------------------------------------------------------- tests */
 
