@@ -218,6 +218,8 @@ typedef struct mx_open_options {
                            table (in store/lock.mdb); later opens while that
                            file exists inherit it if it is larger. */
   int verify;           /* check record checksums on every read; default 1 */
+  int ignore_calibration; /* 1: do not load calibration.jsonl (searches then
+                             use the uncalibrated default); default 0 */
 } mx_open_options;
 
 MX_API void mx_open_options_init(mx_open_options *o);
@@ -226,7 +228,13 @@ MX_API void mx_open_options_init(mx_open_options *o);
  * format), the coarse index against its recorded checksum (MX_ERR_CORRUPT)
  * and the store's document count. opts may be NULL for defaults.
  * MX_ERR_NOT_FOUND for a directory without an index; a damaged manifest is
- * MX_ERR_FORMAT, a damaged coarse.faiss or a count mismatch MX_ERR_CORRUPT. */
+ * MX_ERR_FORMAT, a damaged coarse.faiss or a count mismatch MX_ERR_CORRUPT.
+ * A calibration table (calibration.jsonl) is optional: without one searches
+ * use the uncalibrated default; one that is damaged (checksum, syntax,
+ * values) or belongs to another index (it names the manifest it was
+ * measured on) is MX_ERR_CORRUPT naming the file, and one of a newer format
+ * MX_ERR_VERSION: it is never silently ignored. Run mx_index_tune again
+ * (it replaces the file), delete the file, or set ignore_calibration. */
 MX_API mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
                                mx_error *err);
 
@@ -345,6 +353,87 @@ MX_API mx_status mx_exact_search(mx_index *index, const float *queries, uint32_t
  * keyed index has no (or, for u64 ids, a malformed) key for the document. */
 MX_API mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size_t cap, size_t *len,
                                   mx_error *err);
+
+/* ---------------------------------------------------------------- calibration
+ *
+ * How many coarse candidates a search needs for a given recall depends on
+ * the model and the data, not on anything the engine can assume. A
+ * calibration table, stored in the index (calibration.jsonl, see
+ * docs/recall.md), records per budget of the index the smallest candidate
+ * count that reached a target recall@k against brute force
+ * (mx_exact_search) on sample queries: the caller's, or pseudo-queries
+ * drawn from the collection (documents' own leading vectors plus noise).
+ * mx_search uses it when mx_search_options.candidates is 0. */
+
+typedef enum mx_calibration_status {
+  MX_CALIBRATION_MET = 0,     /* the target was reached at `candidates` */
+  MX_CALIBRATION_NOT_MET = 1, /* it was not: `recall` is what the largest
+                                 candidate count tried (`candidates`) reached;
+                                 `note` says why it stopped there */
+  MX_CALIBRATION_SKIPPED = 2  /* not measured; `note` says why */
+} mx_calibration_status;
+
+typedef enum mx_query_source {
+  MX_QUERIES_PSEUDO = 0, /* drawn from the collection */
+  MX_QUERIES_USER = 1    /* given by the caller */
+} mx_query_source;
+
+typedef struct mx_calibration_entry {
+  mx_budget budget;
+  mx_calibration_status status;
+  uint32_t candidates; /* k' measured (see status) */
+  uint32_t nprobe;     /* IVF lists probed at that k' (0: not an IVF index) */
+  float recall;        /* mean recall@k over the sample at that k' */
+  float recall_se;     /* its standard error (std over queries / sqrt(queries)) */
+  double p50_ms;       /* median mx_search latency at that k', one thread, warm */
+  double exact_ms;     /* mx_exact_search per query (all tuning threads) */
+  uint32_t queries;    /* sample size used for this budget */
+  char note[96];       /* why skipped or not met; empty otherwise */
+} mx_calibration_entry;
+
+typedef struct mx_calibration {
+  float target;           /* recall@k target it was tuned for */
+  uint32_t k;             /* the k of recall@k */
+  mx_query_source source;
+  uint32_t n_queries;     /* sample queries drawn or given */
+  float noise;            /* pseudo-query noise (relative norm); 0 for user queries */
+  uint64_t seed;          /* pseudo-query seed */
+  double seconds;         /* time the calibration took */
+  char created[32];       /* ISO 8601 UTC */
+  uint32_t n_entries;     /* one per budget of the index, largest first */
+  mx_calibration_entry entries[MX_MAX_BUDGETS];
+} mx_calibration;
+
+typedef struct mx_tune_options {
+  float recall;             /* target recall@k in (0, 1]; default 0.95 */
+  uint32_t k;               /* default 10 */
+  uint32_t pseudo_queries;  /* drawn when no queries are given; default 100 */
+  float noise;              /* pseudo-query noise, relative to the vector norm; default 0.5 */
+  uint64_t seed;            /* pseudo-query seed; default 42 */
+  uint32_t max_candidates;  /* largest k' tried; 0 = every document */
+  double time_limit_s;      /* stop measuring after this long; 0 = no limit */
+  uint32_t threads;         /* 0 = all cores (latency is always timed on one) */
+  int dry_run;              /* 1: measure and report, do not store the table */
+} mx_tune_options;
+
+MX_API void mx_tune_options_init(mx_tune_options *o);
+
+/* Calibrates the index at dir and (unless dry_run) stores the table in it
+ * atomically, replacing any earlier one; indexes already open keep the
+ * table they loaded. queries: n_queries x vectors_per_query x dim floats,
+ * or NULL with n_queries = 0 for pseudo-queries. A budget whose r_q exceeds
+ * vectors_per_query is skipped (noted). report (may be NULL) receives the
+ * table. Errors: MX_ERR_INVALID_ARGUMENT for a recall outside (0, 1], k = 0,
+ * queries without vectors, NULL dir; MX_ERR_BAD_INPUT for NaN/Inf in a
+ * query; errors of mx_index_open and mx_search; MX_ERR_IO / MX_ERR_DISK_FULL
+ * writing the table (the old table, if any, is then left as it was). */
+MX_API mx_status mx_index_tune(const char *dir, const float *queries, uint32_t n_queries,
+                               uint32_t vectors_per_query, const mx_tune_options *opts,
+                               mx_calibration *report, mx_error *err);
+
+/* The calibration table the index loaded when it was opened.
+ * MX_ERR_NOT_FOUND when the index has none. */
+MX_API mx_status mx_index_calibration(const mx_index *index, mx_calibration *out, mx_error *err);
 
 /* ---------------------------------------------------------------- verifying */
 

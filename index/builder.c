@@ -150,6 +150,8 @@ static const mx_owned_entry index_layout[] = {
     {MX_MANIFEST_NAME, 0},
     {MX_MANIFEST_NAME ".tmp.*", 0}, /* mx_write_file_atomic's, if killed */
     {MX_COARSE_NAME, 0},
+    {MX_CALIBRATION_NAME, 0},
+    {MX_CALIBRATION_NAME ".tmp.*", 0},
     {MX_STORE_NAME, 1},
     {MX_STORE_NAME "/" MX_STORE_DATA_FILE, 0},
     {MX_STORE_NAME "/" MX_STORE_LOCK_FILE, 0},

@@ -45,9 +45,45 @@ void mx_index_close(mx_index *index) {
     scratch_free(s);
   }
   pthread_mutex_destroy(&index->scratch_lock);
+  free(index->calib);
   mx_coarse_free(index->coarse);
   mx_store_close(index->store);
   free(index);
+}
+
+/* Loads calibration.jsonl if there is one (see mx_index_open for what a
+ * damaged or foreign table does) and checks its entries against the
+ * manifest, so search can trust every value it reads from it. */
+static mx_status load_calibration(mx_index *ix, mx_error *err) {
+  mx_calib *c = malloc(sizeof *c);
+  if (!c)
+    return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate the calibration table");
+  mx_error local;
+  mx_status s = mx_calib_read(ix->dir, c, &local);
+  if (s == MX_ERR_NOT_FOUND) {
+    free(c);
+    return MX_OK;
+  }
+  for (uint32_t i = 0; s == MX_OK && i < c->pub.n_entries; i++) {
+    const mx_calibration_entry *e = &c->pub.entries[i];
+    int bad = e->budget.r_c > ix->manifest.vectors_per_doc || e->candidates > ix->manifest.n_docs;
+    for (uint32_t j = 0; j < c->n_points[i]; j++)
+      bad |= c->points[i][j].candidates > ix->manifest.n_docs;
+    if (bad)
+      s = mx_fail(&local, MX_ERR_CORRUPT,
+                  "'%s/%s': budget %ux%u has values beyond this index (%u vectors per "
+                  "document, %llu documents)",
+                  ix->dir, MX_CALIBRATION_NAME, e->budget.r_q, e->budget.r_c,
+                  ix->manifest.vectors_per_doc, (unsigned long long)ix->manifest.n_docs);
+  }
+  if (s != MX_OK) {
+    free(c);
+    if (err)
+      *err = local;
+    return s;
+  }
+  ix->calib = c;
+  return MX_OK;
 }
 
 static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
@@ -74,6 +110,8 @@ static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error 
                    (unsigned long long)m->n_docs, m->dim);
   mx_coarse_params defaults = {.nprobe = m->coarse_nprobe, .ef_search = m->coarse_ef_search};
   MX_TRY(mx_coarse_set_defaults(ix->coarse, &defaults, err));
+  if (!opts->ignore_calibration)
+    MX_TRY(load_calibration(ix, err));
   ix->kernel = mx_maxsim_best(m->dtype);
   ix->vector_bytes = mx_vector_bytes(m->dtype, m->dim);
   return MX_OK;
@@ -128,6 +166,15 @@ mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err) {
   return MX_OK;
 }
 
+
+mx_status mx_index_calibration(const mx_index *index, mx_calibration *out, mx_error *err) {
+  if (!index || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_index_calibration: NULL index or out");
+  if (!index->calib)
+    return mx_fail(err, MX_ERR_NOT_FOUND, "'%s' has no calibration table", index->dir);
+  *out = index->calib->pub;
+  return MX_OK;
+}
 
 /* ---------------------------------------------------------------- scratch */
 

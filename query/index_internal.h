@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "calibration.h"
 #include "coarse.h"
 #include "manifest.h"
 #include "maxsim.h"
@@ -37,6 +38,7 @@ struct mx_index {
   size_t vector_bytes;
   pthread_mutex_t scratch_lock;
   mx_scratch *free_scratch;
+  mx_calib *calib; /* the calibration table; NULL when the index has none */
 };
 
 const mx_manifest *mx_index_manifest(const mx_index *index);

@@ -3,12 +3,15 @@
  *
  *   <index>/manifest.json   MX_MANIFEST_NAME, written last (manifest.h)
  *   <index>/coarse.faiss    MX_COARSE_NAME, the FAISS index over leading vectors
- *   <index>/store/          MX_STORE_NAME, the LMDB environment (store.h) */
+ *   <index>/store/          MX_STORE_NAME, the LMDB environment (store.h)
+ *   <index>/calibration.jsonl  MX_CALIBRATION_NAME, optional: the recall
+ *                           calibration table (calibration.h, docs/recall.md) */
 #ifndef MX_STORAGE_LAYOUT_H
 #define MX_STORAGE_LAYOUT_H
 
 #define MX_MANIFEST_NAME "manifest.json"
 #define MX_COARSE_NAME "coarse.faiss"
 #define MX_STORE_NAME "store"
+#define MX_CALIBRATION_NAME "calibration.jsonl"
 
 #endif

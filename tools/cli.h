@@ -92,5 +92,6 @@ int cmd_exact(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

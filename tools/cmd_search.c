@@ -12,21 +12,15 @@
 #include "half.h"
 #include "metrics.h"
 #include "npy.h"
+#include "queries.h"
 
-typedef struct queries {
-  mx_npy f;
-  const float *data; /* n x r x dim */
-  float *owned;      /* when converted from f16 */
-  uint32_t n, r, dim;
-} queries;
-
-static void queries_close(queries *q) {
+void queries_close(queries *q) {
   free(q->owned);
   mx_npy_close(&q->f);
 }
 
 /* Loads [Q, R, d] (or [Q, d]: one vector per query) float32/float16. */
-static int queries_load(const char *cmd, const char *path, uint32_t dim, queries *q) {
+int queries_load(const char *cmd, const char *path, uint32_t dim, queries *q) {
   mx_error err = {0};
   if (mx_npy_open(path, &q->f, &err) != MX_OK)
     return cli_fail_err(cmd, &err);

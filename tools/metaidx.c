@@ -18,6 +18,7 @@ static const command commands[] = {
     {"build", cmd_build, "build an index from .npy document files"},
     {"search", cmd_search, "search an index with .npy queries; write a TREC or JSONL run"},
     {"exact", cmd_exact, "brute-force exact MaxSim search (ground truth)"},
+    {"tune", cmd_tune, "calibrate search by recall: candidates per budget for a target recall"},
     {"eval", cmd_eval, "score a run against a truth run (recall) or qrels (MRR, nDCG)"},
     {"info", cmd_info, "print an index's manifest, counts and sizes as JSON"},
     {"verify", cmd_verify, "check every checksum and id map of an index"},

@@ -72,7 +72,7 @@ class BuildOptions(ctypes.Structure):
 
 
 class OpenOptions(ctypes.Structure):
-    _fields_ = [("max_readers", c_u32), ("verify", c_int)]
+    _fields_ = [("max_readers", c_u32), ("verify", c_int), ("ignore_calibration", c_int)]
 
 
 class Info(ctypes.Structure):

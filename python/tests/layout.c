@@ -32,7 +32,8 @@ int main(void) {
   F(mx_build_options, threads); F(mx_build_options, seed); F(mx_build_options, overwrite);
   F(mx_build_options, normalize); F(mx_build_options, progress);
   F(mx_build_options, progress_ctx); E();
-  S(mx_open_options); F(mx_open_options, max_readers); F(mx_open_options, verify); E();
+  S(mx_open_options); F(mx_open_options, max_readers); F(mx_open_options, verify);
+  F(mx_open_options, ignore_calibration); E();
   S(mx_info);
   F(mx_info, format_major); F(mx_info, format_minor); F(mx_info, dim);
   F(mx_info, vectors_per_doc); F(mx_info, dtype); F(mx_info, n_docs); F(mx_info, n_budgets);
