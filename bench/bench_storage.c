@@ -46,7 +46,8 @@ static uint64_t rng_next(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-/* A pool of distinct encoded records; doc i stores pool[i % POOL]. */
+/* A pool of distinct encoded records; doc i stores pool[i % POOL] with its
+ * doc_id set to i. */
 #define POOL 16
 static unsigned char *pool[POOL];
 static size_t rec_len;
@@ -64,7 +65,7 @@ static void make_pool(const cfg *c) {
     for (size_t j = 0; j < (size_t)c->dim * c->vectors; j++)
       v[j] = (float)((double)(rng_next(&s) >> 11) / 9007199254740992.0 - 0.5);
     pool[p] = malloc(rec_len);
-    if (mx_record_encode(pool[p], rec_len, v, MX_DTYPE_F32, MX_DTYPE_F16, c->dim, c->vectors, &seg,
+    if (mx_record_encode(pool[p], rec_len, 0, v, MX_DTYPE_F32, MX_DTYPE_F16, c->dim, c->vectors, &seg,
                          &err))
       die("encode", &err);
   }
@@ -105,6 +106,7 @@ static double load_store(const cfg *c, const char *store_dir, int writemap, unsi
     if (mx_store_append_reserve(s, i, rec_len, &dst, &err))
       die("append", &err);
     memcpy(dst, pool[i % POOL], rec_len);
+    mx_put_le64((unsigned char *)dst + offsetof(mx_record_fixed_header, doc_id), i); /* its own id */
   }
   if (mx_store_finish(s, &err))
     die("finish", &err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "record.h"
 #include "status.h"
 #include "store.h"
+#include "clock.h"
 
 /* Leading vectors read back from the store per mx_coarse_add call. */
 #define ADD_BATCH 4096
@@ -54,6 +56,7 @@ struct mx_builder {
   float *sample; /* reservoir of leading vectors, sample_cap x dim */
   uint64_t sample_cap, sample_n, rng;
   float *scratch; /* one document's kept vectors as f32, for --normalize */
+  unsigned char index_id[MX_INDEX_ID_BYTES]; /* this build's identity */
   int failed;
 };
 
@@ -292,6 +295,25 @@ void mx_builder_abort(mx_builder *b) {
   builder_free(b);
 }
 
+/* A random identity for a new index (getrandom; should the kernel refuse,
+ * a hash of the time, the process and an address, which still differs
+ * between builds). */
+static void new_index_id(unsigned char id[MX_INDEX_ID_BYTES]) {
+  size_t got = 0;
+  while (got < MX_INDEX_ID_BYTES) {
+    ssize_t n = getrandom(id + got, MX_INDEX_ID_BYTES - got, 0);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  if (got == MX_INDEX_ID_BYTES)
+    return;
+  uint64_t seed[3] = {mx_now_ns(), (uint64_t)getpid(), (uint64_t)(uintptr_t)id};
+  mx_put_le64(id, mx_hash64(seed, sizeof seed));
+  seed[0] ^= 0x9e3779b97f4a7c15ull;
+  mx_put_le64(id + 8, mx_hash64(seed, sizeof seed));
+}
+
 mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_doc,
                           const mx_build_options *opts, mx_builder **out, mx_error *err) {
   if (!dir || !out)
@@ -314,6 +336,7 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   b->input_vectors = vectors_per_doc;
   b->stored_vectors = opts->keep ? opts->keep : vectors_per_doc;
   b->rng = opts->seed;
+  new_index_id(b->index_id);
   size_t len = strlen(dir);
   while (len > 1 && dir[len - 1] == '/')
     len--;
@@ -536,7 +559,7 @@ mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const c
     void *dst;
     s = mx_store_append_reserve(b->store, b->n_docs, b->record_bytes, &dst, err);
     if (s == MX_OK)
-      s = mx_record_encode(dst, b->record_bytes, src, src_dtype, b->opts.dtype, b->dim,
+      s = mx_record_encode(dst, b->record_bytes, b->n_docs, src, src_dtype, b->opts.dtype, b->dim,
                            b->stored_vectors, &b->segments, err);
     if (s == MX_OK)
       s = put_key(b, i, ids, keys, key_lens, err);
@@ -629,6 +652,7 @@ static void fill_manifest(const mx_builder *b, const mx_coarse_params *defaults,
   m->seed = b->opts.seed;
   m->coarse_bytes = coarse_bytes;
   m->coarse_xxh3 = coarse_xxh3;
+  memcpy(m->index_id, b->index_id, sizeof m->index_id);
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
@@ -692,6 +716,7 @@ static mx_status finish(mx_builder *b, mx_error *err) {
     return mx_fail(err, MX_ERR_STATE, "an earlier add failed; abort this build");
   if (b->n_docs == 0)
     return mx_fail(err, MX_ERR_BAD_INPUT, "no documents were added");
+  MX_TRY(mx_store_put_meta(b->store, MX_META_INDEX_ID, b->index_id, sizeof b->index_id, err));
   MX_TRY(mx_store_finish(b->store, err));
   mx_store_close(b->store);
   b->store = NULL;

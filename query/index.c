@@ -86,6 +86,40 @@ static mx_status load_calibration(mx_index *ix, mx_error *err) {
   return MX_OK;
 }
 
+static void id_hex(const unsigned char *id, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+mx_status mx_index_check_identity(const char *dir, const mx_manifest *m, mx_store *store,
+                                  mx_error *err) {
+  mx_store_txn *txn;
+  MX_TRY(mx_store_txn_begin(store, &txn, err));
+  const void *v = NULL;
+  size_t len = 0;
+  mx_error e;
+  mx_error_clear(&e);
+  mx_status s = mx_store_get_meta(txn, MX_META_INDEX_ID, &v, &len, &e);
+  char want[2 * MX_INDEX_ID_BYTES + 1], got[2 * MX_INDEX_ID_BYTES + 1];
+  id_hex(m->index_id, MX_INDEX_ID_BYTES, want);
+  if (s == MX_ERR_NOT_FOUND || (s == MX_OK && len != MX_INDEX_ID_BYTES)) {
+    s = mx_fail(err, MX_ERR_CORRUPT,
+                "'%s': its store has no index identity, the manifest says %s: the store is not "
+                "this index's (restore the index whole or rebuild it)",
+                dir, want);
+  } else if (s != MX_OK) {
+    s = mx_fail(err, s, "'%s': cannot read the store's index identity: %s", dir, e.message);
+  } else if (memcmp(v, m->index_id, MX_INDEX_ID_BYTES) != 0) {
+    id_hex(v, MX_INDEX_ID_BYTES, got);
+    s = mx_fail(err, MX_ERR_CORRUPT,
+                "'%s': its store belongs to another index (store identity %s, manifest %s): "
+                "the parts of two indexes are mixed; restore the index whole or rebuild it",
+                dir, got, want);
+  }
+  mx_store_txn_end(txn);
+  return s;
+}
+
 static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
   mx_manifest *m = &ix->manifest;
   MX_TRY(mx_manifest_read(ix->dir, m, err));
@@ -96,6 +130,7 @@ static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error 
   so.max_readers = opts->max_readers;
   so.verify = opts->verify;
   MX_TRY(mx_store_open(path, &so, &ix->store, err));
+  MX_TRY(mx_index_check_identity(ix->dir, m, ix->store, err));
   uint64_t count = 0;
   MX_TRY(mx_store_count(ix->store, &count, err));
   if (count != m->n_docs)

@@ -41,6 +41,12 @@ struct mx_index {
   mx_calib *calib; /* the calibration table; NULL when the index has none */
 };
 
+/* MX_OK when the store's identity (meta MX_META_INDEX_ID) is the
+ * manifest's index_id; else MX_ERR_CORRUPT saying the parts of two indexes
+ * are mixed (or the store has no identity). Open and verify both ask. */
+mx_status mx_index_check_identity(const char *dir, const mx_manifest *m, mx_store *store,
+                                  mx_error *err);
+
 const mx_manifest *mx_index_manifest(const mx_index *index);
 mx_store *mx_index_store(mx_index *index);
 mx_maxsim_fn mx_index_kernel(const mx_index *index);

@@ -7,6 +7,7 @@
 
 #include "coarse.h"
 #include "fsutil.h"
+#include "index_internal.h"
 #include "layout.h"
 #include "manifest.h"
 #include "metaidx.h"
@@ -18,6 +19,7 @@ typedef struct verify_ctx {
   void *ctx;
   mx_verify_report *report;
   const char *store_path;
+  const char *dir;
 } verify_ctx;
 
 static void problem(verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,6 +51,9 @@ static void verify_store(verify_ctx *v, const mx_manifest *m, int have_manifest)
     problem(v, "%s", err.message);
     return;
   }
+  if (have_manifest && mx_index_check_identity(v->dir, m, store, &err) != MX_OK)
+    problem(v, "%s", err.message);
+  mx_error_clear(&err);
   mx_store_verify_report sr = {0};
   if (mx_store_verify(store, have_manifest ? m->dim : 0, have_manifest ? m->vectors_per_doc : 0,
                       have_manifest ? (int)m->dtype : -1, store_problem, v, &sr, &err) != MX_OK)
@@ -72,7 +77,8 @@ mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
   char store_path[PATH_MAX], coarse_path[PATH_MAX];
   MX_TRY(mx_path_join(store_path, sizeof store_path, dir, MX_STORE_NAME, err));
   MX_TRY(mx_path_join(coarse_path, sizeof coarse_path, dir, MX_COARSE_NAME, err));
-  verify_ctx v = {.fn = fn, .ctx = ctx, .report = report, .store_path = store_path};
+  verify_ctx v = {.fn = fn, .ctx = ctx, .report = report, .store_path = store_path,
+                   .dir = dir};
 
   mx_manifest m;
   mx_error e;

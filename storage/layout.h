@@ -14,4 +14,8 @@
 #define MX_STORE_NAME "store"
 #define MX_CALIBRATION_NAME "calibration.jsonl"
 
+/* The store's "meta" entry holding the index identity (MX_INDEX_ID_BYTES
+ * raw bytes, equal to the manifest's index_id). */
+#define MX_META_INDEX_ID "index_id"
+
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "hash.h"
 #include "record.h"
 #include "status.h"
 
@@ -107,7 +108,90 @@ static int hex_value(char c) {
   return -1;
 }
 
-static mx_status parse_fields(const json_t *root, mx_manifest *m, mx_error *err) {
+/* The checksum of the manifest itself: XXH3-64 of every byte before the
+ * last occurrence of SEAL_KEY, which must be the object's last member, as
+ * 16 hex digits. A quote inside a JSON string is escaped, so the bytes
+ * SEAL_KEY can only be that key (or a string value, which no ':' follows). */
+#define SEAL_KEY "\"manifest_xxh3\""
+
+/* Finds the seal: *key at its key's opening quote, *digits at its 16 hex
+ * digits. */
+static mx_status find_seal(const char *text, size_t len, size_t *key, size_t *digits,
+                           mx_error *err) {
+  const size_t kl = sizeof SEAL_KEY - 1;
+  size_t at = len + 1;
+  for (size_t i = len >= kl ? len - kl + 1 : 0; i-- > 0;)
+    if (memcmp(text + i, SEAL_KEY, kl) == 0) {
+      at = i;
+      break;
+    }
+  if (at > len)
+    return mx_fail(err, MX_ERR_FORMAT, "manifest: missing field 'manifest_xxh3'");
+  size_t p = at + kl;
+#define SKIP_WS() while (p < len && (text[p] == ' ' || text[p] == '\n' || text[p] == '\t' || text[p] == '\r')) p++
+  SKIP_WS();
+  int ok = p < len && text[p++] == ':';
+  SKIP_WS();
+  ok = ok && p < len && text[p++] == '"';
+  size_t d = p;
+  for (int i = 0; ok && i < 16; i++)
+    ok = p < len && hex_value(text[p++]) >= 0;
+  ok = ok && p < len && text[p++] == '"';
+  SKIP_WS();
+  ok = ok && p < len && text[p++] == '}';
+  SKIP_WS();
+#undef SKIP_WS
+  if (!ok || p != len)
+    return mx_fail(err, MX_ERR_FORMAT,
+                   "manifest: field 'manifest_xxh3' must be the last field, a string of 16 "
+                   "hexadecimal digits");
+  *key = at;
+  *digits = d;
+  return MX_OK;
+}
+
+static mx_status check_seal(const char *text, size_t len, mx_error *err) {
+  size_t key, d;
+  MX_TRY(find_seal(text, len, &key, &d, err));
+  uint64_t stored = 0;
+  for (int i = 0; i < 16; i++)
+    stored = stored << 4 | (uint64_t)hex_value(text[d + (size_t)i]);
+  uint64_t got = mx_hash64(text, key);
+  if (got != stored)
+    return mx_fail(err, MX_ERR_CORRUPT,
+                   "manifest: checksum %016" PRIx64 " of its text does not match its "
+                   "manifest_xxh3 %016" PRIx64 ": the file was changed or damaged",
+                   got, stored);
+  return MX_OK;
+}
+
+mx_status mx_manifest_seal(char *text, size_t len, mx_error *err) {
+  if (!text)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_manifest_seal: NULL text");
+  size_t key, d;
+  MX_TRY(find_seal(text, len, &key, &d, err));
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016" PRIx64, mx_hash64(text, key));
+  memcpy(text + d, hex, 16);
+  return MX_OK;
+}
+
+static mx_status parse_hex(const char *field, const char *s, unsigned char *out, size_t n,
+                           mx_error *err) {
+  int ok = strlen(s) == 2 * n;
+  for (size_t i = 0; ok && i < n; i++) {
+    int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    out[i] = (unsigned char)(hi << 4 | (lo & 0xf));
+  }
+  if (!ok)
+    return mx_fail(err, MX_ERR_FORMAT, "manifest: field '%s' must be %zu hexadecimal digits, not '%s'",
+                   field, 2 * n, s);
+  return MX_OK;
+}
+
+static mx_status parse_fields(const json_t *root, const char *text, size_t len, mx_manifest *m,
+                              mx_error *err) {
   json_t *v;
   char buf[256];
   uint64_t x;
@@ -122,8 +206,18 @@ static mx_status parse_fields(const json_t *root, mx_manifest *m, mx_error *err)
     return mx_fail(err, MX_ERR_VERSION,
                    "manifest: format version %" PRIu64 " is newer than this library reads (%d.%d)",
                    x, MX_FORMAT_MAJOR, MX_FORMAT_MINOR);
+  if (x < MX_FORMAT_MAJOR)
+    return mx_fail(err, MX_ERR_VERSION,
+                   "manifest: format version %" PRIu64 " (an index without identity and "
+                   "checksums, from metaidx 0.1) is no longer read by this library (%d.%d): "
+                   "rebuild the index",
+                   x, MX_FORMAT_MAJOR, MX_FORMAT_MINOR);
   m->format_major = (uint32_t)x;
+  /* Then the text against its own checksum, before trusting any field. */
+  MX_TRY(check_seal(text, len, err));
   MX_TRY(get_u32(root, "format_minor", 0, UINT32_MAX, &m->format_minor, err));
+  MX_TRY(get_string(root, "index_id", buf, sizeof buf, 0, err));
+  MX_TRY(parse_hex("index_id", buf, m->index_id, sizeof m->index_id, err));
 
   MX_TRY(get_u32(root, "dim", 1, MX_MAX_DIM, &m->dim, err));
   MX_TRY(get_u32(root, "vectors_per_doc", 1, MX_MAX_VECTORS, &m->vectors_per_doc, err));
@@ -180,17 +274,9 @@ static mx_status parse_fields(const json_t *root, mx_manifest *m, mx_error *err)
   MX_TRY(get_uint(root, "coarse_bytes", 0, JSON_INT_MAX, &m->coarse_bytes, err));
 
   MX_TRY(get_string(root, "coarse_xxh3", buf, sizeof buf, 0, err));
-  uint64_t h = 0;
-  int ok = strlen(buf) == 16;
-  for (size_t i = 0; ok && i < 16; i++) {
-    int d = hex_value(buf[i]);
-    ok = d >= 0;
-    h = h << 4 | (uint64_t)(d & 0xf);
-  }
-  if (!ok)
-    return mx_fail(err, MX_ERR_FORMAT,
-                   "manifest: field 'coarse_xxh3' must be 16 hexadecimal digits, not '%s'", buf);
-  m->coarse_xxh3 = h;
+  unsigned char be[8];
+  MX_TRY(parse_hex("coarse_xxh3", buf, be, sizeof be, err));
+  m->coarse_xxh3 = mx_get_be64(be);
 
   MX_TRY(get_string(root, "created", m->created, sizeof m->created, 0, err));
   MX_TRY(
@@ -213,7 +299,7 @@ mx_status mx_manifest_parse(const char *json, size_t len, mx_manifest *out, mx_e
   } else {
     mx_manifest m;
     memset(&m, 0, sizeof m);
-    s = parse_fields(root, &m, err);
+    s = parse_fields(root, json, len, &m, err);
     if (s == MX_OK)
       *out = m;
   }
@@ -269,12 +355,15 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
   json_t *root = json_object();
   json_t *budgets = json_array();
   int ok = root && budgets;
-  char hex[17];
+  char hex[17], id[2 * MX_INDEX_ID_BYTES + 1];
   snprintf(hex, sizeof hex, "%016" PRIx64, m->coarse_xxh3);
+  for (size_t i = 0; i < MX_INDEX_ID_BYTES; i++)
+    snprintf(id + 2 * i, 3, "%02x", m->index_id[i]);
   if (ok) {
     set(root, "kind", json_string(MANIFEST_KIND), &ok);
     set(root, "format_major", json_integer(m->format_major), &ok);
     set(root, "format_minor", json_integer(m->format_minor), &ok);
+    set(root, "index_id", json_string(id), &ok);
     set(root, "dim", json_integer(m->dim), &ok);
     set(root, "vectors_per_doc", json_integer(m->vectors_per_doc), &ok);
     set(root, "input_vectors_per_doc", json_integer(m->input_vectors_per_doc), &ok);
@@ -299,6 +388,7 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
     set(root, "coarse_xxh3", json_string(hex), &ok);
     set(root, "created", fixed_string(m->created, sizeof m->created), &ok);
     set(root, "library_version", fixed_string(m->library_version, sizeof m->library_version), &ok);
+    set(root, "manifest_xxh3", json_string("0000000000000000"), &ok); /* sealed below */
   }
   json_decref(budgets);
   char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -307,14 +397,6 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
                    "manifest: cannot serialise (a string field is unterminated, too long or not "
                    "UTF-8, or out of memory)");
-  /* One set of rules: what the parser would refuse is never written. */
-  mx_manifest back;
-  mx_error perr;
-  if (mx_manifest_parse(text, strlen(text), &back, &perr) != MX_OK) {
-    free(text);
-    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "not writing an invalid manifest: %s",
-                   perr.message);
-  }
   size_t n = strlen(text);
   char *withnl = realloc(text, n + 2);
   if (!withnl) {
@@ -323,6 +405,15 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
   }
   withnl[n] = '\n';
   withnl[n + 1] = '\0';
+  /* One set of rules: what the parser would refuse is never written. */
+  mx_manifest back;
+  mx_error perr;
+  if (mx_manifest_seal(withnl, n + 1, &perr) != MX_OK ||
+      mx_manifest_parse(withnl, n + 1, &back, &perr) != MX_OK) {
+    free(withnl);
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "not writing an invalid manifest: %s",
+                   perr.message);
+  }
   *out = withnl;
   return MX_OK;
 }

@@ -17,6 +17,7 @@
 #define OFF_DIM offsetof(mx_record_fixed_header, dim)
 #define OFF_N_SEGMENTS offsetof(mx_record_fixed_header, n_segments)
 #define OFF_RESERVED offsetof(mx_record_fixed_header, reserved)
+#define OFF_DOC_ID offsetof(mx_record_fixed_header, doc_id)
 
 static int dtype_known(uint32_t d) { return d <= MX_DTYPE_INT8; }
 
@@ -96,11 +97,13 @@ static mx_status check_segments(const mx_segments *s, uint32_t n_vectors, mx_err
   return MX_OK;
 }
 
-mx_status mx_record_encode(void *out, size_t out_len, const void *vectors, mx_dtype input_dtype,
-                           mx_dtype stored, uint32_t dim, uint32_t n_vectors,
+mx_status mx_record_encode(void *out, size_t out_len, uint64_t doc_id, const void *vectors,
+                           mx_dtype input_dtype, mx_dtype stored, uint32_t dim, uint32_t n_vectors,
                            const mx_segments *segments, mx_error *err) {
   if (!out || !vectors || !segments)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_record_encode: NULL argument");
+  if (doc_id == MX_RECORD_ANY_ID)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "record doc id 2^64-1 is reserved");
   if (input_dtype != MX_DTYPE_F32 && input_dtype != MX_DTYPE_F16)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "input dtype %d is not f32 or f16",
                    (int)input_dtype);
@@ -127,6 +130,7 @@ mx_status mx_record_encode(void *out, size_t out_len, const void *vectors, mx_dt
   mx_put_le16(p + OFF_N_VECTORS, (uint16_t)n_vectors);
   mx_put_le32(p + OFF_DIM, dim);
   mx_put_le16(p + OFF_N_SEGMENTS, (uint16_t)segments->n);
+  mx_put_le64(p + OFF_DOC_ID, doc_id);
   unsigned char *ends = p + MX_RECORD_FIXED_HEADER_BYTES;
   unsigned char *hashes = ends + 2 * (size_t)segments->n;
   unsigned char *vec = p + hdr;
@@ -146,6 +150,7 @@ mx_status mx_record_encode(void *out, size_t out_len, const void *vectors, mx_dt
 
 /* The parsed header of a record that passed every structural check. */
 typedef struct parsed {
+  uint64_t doc_id;
   mx_dtype dtype;
   uint32_t dim, n_vectors, n_segments;
   size_t header_bytes, vector_bytes;
@@ -153,7 +158,7 @@ typedef struct parsed {
 } parsed;
 
 static mx_status parse_header(const unsigned char *p, size_t len, parsed *h, mx_error *err) {
-  if (!p || len < MX_RECORD_FIXED_HEADER_BYTES)
+  if (!p || len < 8) /* magic, version: enough to tell "not ours" and "another version" */
     return mx_fail(err, MX_ERR_FORMAT, "record of %zu bytes is shorter than its %d-byte header",
                    len, MX_RECORD_FIXED_HEADER_BYTES);
   uint32_t magic = mx_get_le32(p + OFF_MAGIC);
@@ -166,6 +171,14 @@ static mx_status parse_header(const unsigned char *p, size_t len, parsed *h, mx_
                    MX_RECORD_VERSION);
   if (version == 0)
     return mx_fail(err, MX_ERR_FORMAT, "record version 0 is not valid");
+  if (version < MX_RECORD_VERSION)
+    return mx_fail(err, MX_ERR_VERSION,
+                   "record version %" PRIu32 " (without its document id) is no longer read by "
+                   "this library (%d): rebuild the index",
+                   version, MX_RECORD_VERSION);
+  if (len < MX_RECORD_FIXED_HEADER_BYTES)
+    return mx_fail(err, MX_ERR_FORMAT, "record of %zu bytes is shorter than its %d-byte header",
+                   len, MX_RECORD_FIXED_HEADER_BYTES);
   uint32_t dtype = p[OFF_DTYPE];
   if (!dtype_known(dtype))
     return mx_fail(err, MX_ERR_FORMAT, "record has unknown dtype %" PRIu32, dtype);
@@ -173,6 +186,7 @@ static mx_status parse_header(const unsigned char *p, size_t len, parsed *h, mx_
   h->n_vectors = mx_get_le16(p + OFF_N_VECTORS);
   h->dim = mx_get_le32(p + OFF_DIM);
   h->n_segments = mx_get_le16(p + OFF_N_SEGMENTS);
+  h->doc_id = mx_get_le64(p + OFF_DOC_ID);
   if (h->n_vectors == 0)
     return mx_fail(err, MX_ERR_FORMAT, "record has no vectors");
   if (h->dim == 0 || h->dim > MX_MAX_DIM)
@@ -217,13 +231,18 @@ static mx_status parse_header(const unsigned char *p, size_t len, parsed *h, mx_
   return MX_OK;
 }
 
-mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t expected_dim,
-                                uint32_t prefix, uint32_t verified_from, int verify,
-                                mx_record_view *out, mx_error *err) {
+mx_status mx_record_view_prefix(const void *record, size_t record_len, uint64_t expected_id,
+                                uint32_t expected_dim, uint32_t prefix, uint32_t verified_from,
+                                int verify, mx_record_view *out, mx_error *err) {
   if (!out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_record_view_prefix: NULL view");
   parsed h;
   MX_TRY(parse_header(record, record_len, &h, err));
+  if (expected_id != MX_RECORD_ANY_ID && h.doc_id != expected_id)
+    return mx_fail(err, MX_ERR_CORRUPT,
+                   "the record found under id %" PRIu64 " is document %" PRIu64
+                   "'s (a damaged key, or a record from elsewhere)",
+                   expected_id, h.doc_id);
   if (expected_dim != 0 && h.dim != expected_dim)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
                    "record has dim %" PRIu32 ", the index expects %" PRIu32, h.dim, expected_dim);
@@ -254,6 +273,7 @@ mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t 
   out->dim = h.dim;
   out->n_vectors = prefix;
   out->stored_vectors = h.n_vectors;
+  out->doc_id = h.doc_id;
   return MX_OK;
 }
 

@@ -1,10 +1,13 @@
 /* record.h: the on-disk record of one document's vector group.
  *
  * Layout (all integers little-endian; see docs/FORMAT.md):
- *   0  u32 magic "MXR1"      4  u8 version (1)     5  u8 dtype (mx_dtype)
+ *   0  u32 magic "MXR1"      4  u8 version (2)     5  u8 dtype (mx_dtype)
  *   6  u16 n_vectors         8  u32 dim           12  u16 n_segments
- *  14  u16 reserved (0)
- *  16  u16 segment_end[n_segments]   (strictly increasing, last == n_vectors)
+ *  14  u16 reserved (0)     16  u64 doc_id: the internal id the record is
+ *                               stored under, so that a record found under
+ *                               another key (a damaged key or B-tree) is
+ *                               caught on read
+ *  24  u16 segment_end[n_segments]   (strictly increasing, last == n_vectors)
  *      u64 segment_hash[n_segments]  (XXH3-64 of the segment's vector bytes)
  *      zero padding to a multiple of 16 bytes: the header's size
  *  then n_vectors vectors in nested order, each mx_vector_bytes(dtype, dim):
@@ -20,12 +23,12 @@
 #include "metaidx.h"
 
 #define MX_RECORD_MAGIC 0x3152584Du /* bytes "MXR1" */
-#define MX_RECORD_VERSION 1
+#define MX_RECORD_VERSION 2 /* version 1 (no doc_id) is refused: rebuild such an index */
 #define MX_MAX_SEGMENTS 16
 #define MX_MAX_VECTORS 65535u
 #define MX_MAX_DIM 65536u
 
-/* The fixed first 16 bytes of every record, as a description of the layout
+/* The fixed first 24 bytes of every record, as a description of the layout
  * (offsets and sizes are checked by _Static_assert). The codec reads and
  * writes these fields byte by byte, little-endian, at these offsets; never
  * cast record memory to this struct (records may be unaligned). */
@@ -37,11 +40,12 @@ typedef struct __attribute__((packed)) mx_record_fixed_header {
   uint32_t dim;        /* 1 .. MX_MAX_DIM */
   uint16_t n_segments; /* 1 .. MX_MAX_SEGMENTS */
   uint16_t reserved;   /* 0 */
+  uint64_t doc_id;     /* internal id (the record's key) */
 } mx_record_fixed_header;
 
-#define MX_RECORD_FIXED_HEADER_BYTES 16
+#define MX_RECORD_FIXED_HEADER_BYTES 24
 _Static_assert(sizeof(mx_record_fixed_header) == MX_RECORD_FIXED_HEADER_BYTES,
-               "fixed record header is 16 bytes");
+               "fixed record header is 24 bytes");
 _Static_assert(offsetof(mx_record_fixed_header, magic) == 0, "magic at 0");
 _Static_assert(offsetof(mx_record_fixed_header, version) == 4, "version at 4");
 _Static_assert(offsetof(mx_record_fixed_header, dtype) == 5, "dtype at 5");
@@ -49,6 +53,10 @@ _Static_assert(offsetof(mx_record_fixed_header, n_vectors) == 6, "n_vectors at 6
 _Static_assert(offsetof(mx_record_fixed_header, dim) == 8, "dim at 8");
 _Static_assert(offsetof(mx_record_fixed_header, n_segments) == 12, "n_segments at 12");
 _Static_assert(offsetof(mx_record_fixed_header, reserved) == 14, "reserved at 14");
+_Static_assert(offsetof(mx_record_fixed_header, doc_id) == 16, "doc_id at 16");
+
+/* expected_id of mx_record_view_prefix: do not check the record's doc_id. */
+#define MX_RECORD_ANY_ID UINT64_MAX
 
 /* Segment boundaries: end[i] vectors, strictly increasing, end[n-1] == the
  * record's vector count. */
@@ -64,16 +72,17 @@ mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
 
 /* Bytes of one stored vector (0 for an unknown dtype). */
 size_t mx_vector_bytes(mx_dtype dtype, uint32_t dim);
-/* 16 + 10 * n_segments, rounded up to a multiple of 16. */
+/* 24 + 10 * n_segments, rounded up to a multiple of 16. */
 size_t mx_record_header_bytes(uint32_t n_segments);
 /* Header plus n_vectors vectors (0 for an unknown dtype). */
 size_t mx_record_bytes(mx_dtype dtype, uint32_t dim, uint32_t n_vectors, uint32_t n_segments);
 
 /* Encodes n_vectors input vectors (input_dtype MX_DTYPE_F32 or MX_DTYPE_F16,
- * dim values each, contiguous) as a record of `stored` dtype into out, which
- * holds out_len >= mx_record_bytes(...) bytes. Uses the SIMD converters. */
-mx_status mx_record_encode(void *out, size_t out_len, const void *vectors, mx_dtype input_dtype,
-                           mx_dtype stored, uint32_t dim, uint32_t n_vectors,
+ * dim values each, contiguous) as the record of document doc_id (its
+ * internal id, < MX_RECORD_ANY_ID) of `stored` dtype into out, which holds
+ * out_len >= mx_record_bytes(...) bytes. Uses the SIMD converters. */
+mx_status mx_record_encode(void *out, size_t out_len, uint64_t doc_id, const void *vectors,
+                           mx_dtype input_dtype, mx_dtype stored, uint32_t dim, uint32_t n_vectors,
                            const mx_segments *segments, mx_error *err);
 
 /* A prefix of a record, pointing into the record's memory (the LMDB map:
@@ -85,19 +94,23 @@ typedef struct mx_record_view {
   uint32_t dim;
   uint32_t n_vectors;      /* vectors in this view (the prefix asked for) */
   uint32_t stored_vectors; /* vectors in the whole record */
+  uint64_t doc_id;         /* the internal id in its header */
 } mx_record_view;
 
 /* Parses and bounds-checks a record's header, then returns a view of its
  * first `prefix` vectors. When verify is set, checks the hash of every
  * segment that overlaps [verified_from, prefix) (pass 0 to check the whole
  * prefix; a cascade passes what an earlier stage already checked).
+ * expected_id is the key the record was found under (MX_RECORD_ANY_ID: not
+ * checked); the header's doc_id is always compared with it, verify or not.
  * Errors: MX_ERR_FORMAT (bad magic, lengths that do not add up),
- * MX_ERR_VERSION (newer record version), MX_ERR_CORRUPT (hash mismatch,
- * naming the segment), MX_ERR_INVALID_ARGUMENT (prefix > stored vectors or
- * dim different from expected_dim when expected_dim != 0). */
-mx_status mx_record_view_prefix(const void *record, size_t record_len, uint32_t expected_dim,
-                                uint32_t prefix, uint32_t verified_from, int verify,
-                                mx_record_view *out, mx_error *err);
+ * MX_ERR_VERSION (a record version other than this library's),
+ * MX_ERR_CORRUPT (hash mismatch, naming the segment; a doc_id other than
+ * expected_id), MX_ERR_INVALID_ARGUMENT (prefix > stored vectors or dim
+ * different from expected_dim when expected_dim != 0). */
+mx_status mx_record_view_prefix(const void *record, size_t record_len, uint64_t expected_id,
+                                uint32_t expected_dim, uint32_t prefix, uint32_t verified_from,
+                                int verify, mx_record_view *out, mx_error *err);
 
 /* Bytes of the record that a verified read of a prefix of `prefix` vectors
  * touches, including the header: what a reader of that prefix has to fault

@@ -214,7 +214,7 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
   const void *rec = NULL;
   size_t len = 0;
   MX_TRY(mx_store_get(t, internal_id, &rec, &len, err));
-  mx_status st = mx_record_view_prefix(rec, len, 0, prefix, verified_from, t->s->verify, out, err);
+  mx_status st = mx_record_view_prefix(rec, len, internal_id, 0, prefix, verified_from, t->s->verify, out, err);
   /* Every record in a store was written by the codec: one that does not
    * parse (bad header, a length that does not add up, an unknown version)
    * is as corrupt as one whose checksum fails, and callers that skip

@@ -101,7 +101,7 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
     mx_error_clear(&e);
     mx_record_view view;
     uint32_t nv = mx_record_vector_count(d.mv_data, d.mv_size);
-    mx_status st = mx_record_view_prefix(d.mv_data, d.mv_size, dim, nv, 0, 1, &view, &e);
+    mx_status st = mx_record_view_prefix(d.mv_data, d.mv_size, id, dim, nv, 0, 1, &view, &e);
     if (st) {
       bad = 1;
       vreport(v, id, st, "%s: record id %" PRIu64 ": %s", s->dir, id, e.message);

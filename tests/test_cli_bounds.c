@@ -14,6 +14,7 @@
 #include "cli_run.h"
 #include "fsutil.h"
 #include "helpers.h"
+#include "manifest.h"
 #include "npy.h"
 
 /* Every numeric option of every command, given what is not a number in its
@@ -180,6 +181,8 @@ Test(cli, exact_refuses_records_of_another_dtype) {
   char *at = strstr(text, "\"dtype\": \"f16\"");
   cr_assert_not_null(at, "%s", text);
   memcpy(at + 10, "f32", 3);
+  mx_error serr;
+  cr_assert_eq(mx_manifest_seal(text, strlen(text), &serr), MX_OK, "%s", serr.message);
   FILE *f = fopen(manifest, "w");
   cr_assert_not_null(f);
   fputs(text, f);

@@ -13,12 +13,10 @@
  *   the header's structural checks); a search that does not read it
  *   returns exactly the uncorrupted answer.
  * - coarse.faiss: always (length + XXH3-64 in the manifest), at open.
- * - manifest.json: it has no checksum of its own. A change that breaks the
- *   JSON or a checked field is refused at open and reported by verify; a
- *   change to a field that only informs (created, library_version, seed,
- *   train_sample, a default like coarse_nprobe, whitespace) parses and is
- *   invisible. Such trials are counted as "manifest still valid" and must
- *   still give correct scores.
+ * - manifest.json: always, by its own checksum (manifest_xxh3, over every
+ *   byte before that last field), at open and by verify; only the
+ *   whitespace after the checksum is not covered, and changing it changes
+ *   nothing.
  * - other LMDB bytes (meta pages, B-tree nodes, free and unused space): LMDB
  *   has no page checksums; changes are found only when they break the tree
  *   or the id sequence (verify) and may be invisible in unused space. Only
@@ -88,6 +86,7 @@ typedef struct fixture {
   size_t rec_off[N], rec_len[N];
   unsigned char *data, *coarse, *manifest;
   size_t data_len, coarse_len, manifest_len;
+  size_t seal_offset; /* manifest bytes before it are checksummed */
 } fixture;
 
 static void search_opts(mx_search_options *o, int kind) {
@@ -174,6 +173,9 @@ static void fixture_make(fixture *f) {
   f->data = slurp(f->dir, "store/data.mdb", &f->data_len);
   f->coarse = slurp(f->dir, "coarse.faiss", &f->coarse_len);
   f->manifest = slurp(f->dir, "manifest.json", &f->manifest_len);
+  const char *seal = memmem(f->manifest, f->manifest_len, "\"manifest_xxh3\"", 15);
+  cr_assert_not_null(seal);
+  f->seal_offset = (size_t)(seal - (const char *)f->manifest);
 
   /* locate every record's bytes in data.mdb: read it through the store,
    * find the same bytes in the file (random vectors make them unique) */
@@ -420,6 +422,8 @@ Test(corruption, random_byte_flips_are_detected_or_harmless, .timeout = 600) {
       bad |= !detected_verify; /* always detectable */
     if (w == IN_COARSE)
       bad |= !refused_open;
+    if (w == IN_MANIFEST && off < f->seal_offset)
+      bad |= !detected_verify || !refused_open; /* its own checksum */
     if (w == IN_RECORD && !refused_open) {
       /* the full search reads every vector of every record */
       bad |= o.search_corrupt < NQ;

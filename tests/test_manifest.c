@@ -31,6 +31,8 @@ static mx_manifest sample(void) {
   m.seed = 42;
   m.coarse_bytes = 987654321;
   m.coarse_xxh3 = 0xfedcba9876543210ull; /* beyond 2^63: must survive */
+  for (int i = 0; i < MX_INDEX_ID_BYTES; i++)
+    m.index_id[i] = (unsigned char)(0xf1 - 17 * i);
   snprintf(m.created, sizeof m.created, "2026-12-01T21:40:05Z");
   return m;
 }
@@ -38,6 +40,7 @@ static mx_manifest sample(void) {
 static void assert_same(const mx_manifest *a, const mx_manifest *b) {
   cr_assert_eq(a->format_major, b->format_major);
   cr_assert_eq(a->format_minor, b->format_minor);
+  cr_assert_eq(memcmp(a->index_id, b->index_id, sizeof a->index_id), 0);
   cr_assert_eq(a->dim, b->dim);
   cr_assert_eq(a->vectors_per_doc, b->vectors_per_doc);
   cr_assert_eq(a->input_vectors_per_doc, b->input_vectors_per_doc);
@@ -78,9 +81,18 @@ static json_t *sample_json(void) {
   return root;
 }
 
+/* Serialises root as a writer would: manifest_xxh3 (when a string) moved
+ * last and sealed, so that only the field a test broke is wrong. */
 static mx_status parse_json(json_t *root, mx_error *err) {
+  json_t *seal = json_object_get(root, "manifest_xxh3");
+  if (json_is_string(seal)) {
+    json_incref(seal);
+    json_object_del(root, "manifest_xxh3");
+    json_object_set_new(root, "manifest_xxh3", seal);
+  }
   char *text = json_dumps(root, 0);
   cr_assert_not_null(text);
+  (void)mx_manifest_seal(text, strlen(text), NULL);
   mx_manifest m;
   mx_status s = mx_manifest_parse(text, strlen(text), &m, err);
   free(text);
@@ -114,7 +126,8 @@ static const char *const all_fields[] = {
     "n_docs",        "id_kind",          "coarse_factory",
     "coarse_nprobe", "coarse_ef_search", "train_sample",
     "seed",          "coarse_bytes",     "coarse_xxh3",
-    "created",       "library_version"};
+    "created",       "library_version",  "index_id",
+    "manifest_xxh3"};
 #define N_FIELDS (sizeof all_fields / sizeof all_fields[0])
 
 Test(manifest, every_field_is_written) {
@@ -228,6 +241,59 @@ Test(manifest, newer_minor_and_unknown_fields_accepted) {
   json_object_set_new(root, "some_future_field", json_pack("{s:[i]}", "x", 1));
   mx_error err;
   cr_assert_eq(parse_json(root, &err), MX_OK, "%s", err.message);
+  json_decref(root);
+}
+
+/* The manifest's own checksum: any change to a byte before the
+ * manifest_xxh3 field is refused (MX_ERR_FORMAT if it breaks the JSON,
+ * else MX_ERR_CORRUPT), never read as another valid manifest (issue 12
+ * item 4: a changed count or dtype used to be trusted). */
+Test(manifest, every_changed_byte_is_refused) {
+  mx_manifest m = sample(), back;
+  char *text = formatted(&m);
+  size_t len = strlen(text);
+  const char *key = strstr(text, "\"manifest_xxh3\"");
+  cr_assert_not_null(key, "%s", text);
+  size_t covered = (size_t)(key - text);
+  mx_error err;
+  int corrupt = 0;
+  for (size_t i = 0; i < len; i++) {
+    for (unsigned mask = 1; mask < 256; mask <<= 3) {
+      text[i] ^= (char)mask;
+      mx_status st = mx_manifest_parse(text, len, &back, &err);
+      text[i] ^= (char)mask;
+      if (i < covered)
+        cr_assert(st == MX_ERR_FORMAT || st == MX_ERR_CORRUPT || st == MX_ERR_VERSION,
+                  "byte %zu ^ %u read as %s", i, mask, mx_status_name(st));
+      else if (text[i] != '\n' && text[i] != ' ')
+        cr_assert_neq(st, MX_OK, "byte %zu (in the seal) ^ %u accepted", i, mask);
+      corrupt += st == MX_ERR_CORRUPT;
+    }
+  }
+  cr_assert_gt(corrupt, (int)covered, "most changes keep the JSON valid: the checksum finds them");
+  /* a changed value resealed is accepted: the seal is a checksum, not a signature */
+  char *at = strstr(text, "\"seed\": 42");
+  cr_assert_not_null(at);
+  at[9] = '7';
+  cr_assert_eq(mx_manifest_parse(text, len, &back, &err), MX_ERR_CORRUPT);
+  cr_assert(strstr(err.message, "manifest_xxh3"), "%s", err.message);
+  cr_assert_eq(mx_manifest_seal(text, len, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_manifest_parse(text, len, &back, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(back.seed, 47);
+  free(text);
+}
+
+/* Indexes of format 1 (no identity, no manifest checksum, records without
+ * their id) are refused with a message saying to rebuild. */
+Test(manifest, format_1_refused_with_rebuild_advice) {
+  json_t *root = sample_json();
+  json_object_set_new(root, "format_major", json_integer(1));
+  json_object_del(root, "index_id");
+  json_object_del(root, "manifest_xxh3");
+  mx_error err;
+  cr_assert_eq(parse_json(root, &err), MX_ERR_VERSION, "%s", err.message);
+  cr_assert(strstr(err.message, "format version 1") && strstr(err.message, "rebuild the index"),
+            "%s", err.message);
   json_decref(root);
 }
 

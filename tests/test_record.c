@@ -22,7 +22,7 @@ static unsigned char *make_record(const void *vectors, mx_dtype input, mx_dtype 
   unsigned char *rec = malloc(*len);
   cr_assert_not_null(rec);
   mx_error err;
-  cr_assert_eq(mx_record_encode(rec, *len, vectors, input, stored, dim, n, seg, &err), MX_OK, "%s",
+  cr_assert_eq(mx_record_encode(rec, *len, 0, vectors, input, stored, dim, n, seg, &err), MX_OK, "%s",
                err.message);
   return rec;
 }
@@ -41,9 +41,9 @@ Test(record, sizes) {
   cr_assert_eq(mx_vector_bytes(MX_DTYPE_BF16, 3), 6);
   cr_assert_eq(mx_vector_bytes(MX_DTYPE_INT8, 3), 7);
   cr_assert_eq(mx_vector_bytes((mx_dtype)9, 3), 0);
-  cr_assert_eq(mx_record_header_bytes(1), 32); /* 16 + 10 -> 32 */
-  cr_assert_eq(mx_record_header_bytes(5), 80); /* 16 + 50 -> 80 */
-  cr_assert_eq(mx_record_header_bytes(16), 176);
+  cr_assert_eq(mx_record_header_bytes(1), 48); /* 24 + 10 -> 48 */
+  cr_assert_eq(mx_record_header_bytes(5), 80); /* 24 + 50 -> 80 */
+  cr_assert_eq(mx_record_header_bytes(16), 192);
   cr_assert_eq(mx_record_bytes(MX_DTYPE_F16, 3584, 64, 5), 80 + 64 * 7168);
 }
 
@@ -115,7 +115,7 @@ static void round_trip(mx_test_rng *r, mx_dtype input, mx_dtype st, uint32_t dim
   mx_error err;
   mx_record_view v;
   for (uint32_t p = 0; p <= n; p++) {
-    cr_assert_eq(mx_record_view_prefix(rec, len, dim, p, 0, 1, &v, &err), MX_OK, "%s", err.message);
+    cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, dim, p, 0, 1, &v, &err), MX_OK, "%s", err.message);
     cr_assert_eq(v.n_vectors, p);
     cr_assert_eq(v.stored_vectors, n);
     cr_assert_eq(v.dim, dim);
@@ -141,9 +141,9 @@ static void round_trip(mx_test_rng *r, mx_dtype input, mx_dtype st, uint32_t dim
       }
     }
   }
-  cr_assert_eq(mx_record_view_prefix(rec, len, dim, n + 1, 0, 1, &v, &err),
+  cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, dim, n + 1, 0, 1, &v, &err),
                MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_record_view_prefix(rec, len, dim + 1, 1, 0, 1, &v, &err),
+  cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, dim + 1, 1, 0, 1, &v, &err),
                MX_ERR_INVALID_ARGUMENT);
   cr_assert_eq(mx_record_prefix_bytes(rec, len, n + 1), 0);
   free(rec);
@@ -172,14 +172,14 @@ Test(record, header_bytes_are_as_documented) {
   size_t len;
   unsigned char *rec = make_record(x, MX_DTYPE_F32, MX_DTYPE_F16, 3, 2, &seg, &len);
   cr_assert_eq(len, 48 + 2 * 6);
-  const unsigned char fixed[16] = {'M', 'X', 'R', '1', 1, MX_DTYPE_F16, 2, 0, 3, 0, 0,
-                                   0,   2,   0,   0,   0};
-  cr_assert_eq(memcmp(rec, fixed, 16), 0);
-  cr_assert_eq(mx_get_le16(rec + 16), 1);
-  cr_assert_eq(mx_get_le16(rec + 18), 2);
-  cr_assert_eq(mx_get_le64(rec + 20), mx_hash64(rec + 48, 6));
-  cr_assert_eq(mx_get_le64(rec + 28), mx_hash64(rec + 54, 6));
-  for (int i = 36; i < 48; i++)
+  const unsigned char fixed[24] = {'M', 'X', 'R', '1', 2, MX_DTYPE_F16, 2, 0, 3, 0, 0, 0,
+                                   2,   0,   0,   0,   0, 0,            0, 0, 0, 0, 0, 0};
+  cr_assert_eq(memcmp(rec, fixed, 24), 0); /* doc_id 0 at 16 */
+  cr_assert_eq(mx_get_le16(rec + 24), 1);
+  cr_assert_eq(mx_get_le16(rec + 26), 2);
+  cr_assert_eq(mx_get_le64(rec + 28), mx_hash64(rec + 48, 6));
+  cr_assert_eq(mx_get_le64(rec + 36), mx_hash64(rec + 54, 6));
+  for (int i = 44; i < 48; i++)
     cr_assert_eq(rec[i], 0, "padding byte %d", i);
   cr_assert_eq(mx_get_le16(rec + 48), 0x3c00); /* 1.0 in f16 */
   free(rec);
@@ -202,13 +202,13 @@ Test(record, flipped_byte_found_by_covering_reads_only) {
       uint32_t end = seg.end[g];
       size_t lo = hdr + start * vb, hi = hdr + end * vb; /* segment bytes [lo, hi) */
       const size_t where[] = {lo, lo + (hi - lo) / 2, hi - 1,
-                              16 + 2 * seg.n + 8 * g /* its stored hash */};
+                              24 + 2 * seg.n + 8 * g /* its stored hash */};
       for (size_t w = 0; w < 4; w++) {
         rec[where[w]] ^= 0x20;
         for (uint32_t p = 0; p <= N; p++) {
           mx_record_view v;
           mx_error err;
-          mx_status st = mx_record_view_prefix(rec, len, D, p, 0, 1, &v, &err);
+          mx_status st = mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, D, p, 0, 1, &v, &err);
           if (p > start) {
             cr_assert_eq(st, MX_ERR_CORRUPT, "segment %u, byte %zu, prefix %u", g, where[w], p);
             char name[64];
@@ -218,14 +218,14 @@ Test(record, flipped_byte_found_by_covering_reads_only) {
             cr_assert_eq(st, MX_OK, "prefix %u does not cover segment %u: %s", p, g, err.message);
           }
           /* a cascade that already verified up to the segment's end skips it */
-          mx_status later = mx_record_view_prefix(rec, len, D, p, end, 1, &v, &err);
+          mx_status later = mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, D, p, end, 1, &v, &err);
           cr_assert_eq(later, MX_OK, "verified_from %u, prefix %u: %s", end, p, err.message);
           /* ... but one that verified less does not */
           if (p > start)
-            cr_assert_eq(mx_record_view_prefix(rec, len, D, p, end - 1, 1, &v, &err),
+            cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, D, p, end - 1, 1, &v, &err),
                          MX_ERR_CORRUPT);
           /* unverified views never fail on content */
-          cr_assert_eq(mx_record_view_prefix(rec, len, D, p, 0, 0, &v, &err), MX_OK);
+          cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, D, p, 0, 0, &v, &err), MX_OK);
         }
         rec[where[w]] ^= 0x20;
       }
@@ -249,7 +249,7 @@ Test(record, truncated_and_extended_records) {
       unsigned char *t = copy_exact(rec, cut);
       mx_record_view v;
       mx_error err;
-      cr_assert_eq(mx_record_view_prefix(t, cut, 3, 0, 0, 1, &v, &err), MX_ERR_FORMAT,
+      cr_assert_eq(mx_record_view_prefix(t, cut, MX_RECORD_ANY_ID, 3, 0, 0, 1, &v, &err), MX_ERR_FORMAT,
                    "length %zu of %zu", cut, len);
       cr_assert_eq(mx_record_prefix_bytes(t, cut, 0), 0);
       free(t);
@@ -259,9 +259,9 @@ Test(record, truncated_and_extended_records) {
     memcpy(longer, rec, len);
     longer[len] = 0;
     mx_record_view v;
-    cr_assert_eq(mx_record_view_prefix(longer, len + 1, 3, 1, 0, 1, &v, NULL), MX_ERR_FORMAT);
+    cr_assert_eq(mx_record_view_prefix(longer, len + 1, MX_RECORD_ANY_ID, 3, 1, 0, 1, &v, NULL), MX_ERR_FORMAT);
     free(longer);
-    cr_assert_eq(mx_record_view_prefix(NULL, 0, 3, 0, 0, 1, &v, NULL), MX_ERR_FORMAT);
+    cr_assert_eq(mx_record_view_prefix(NULL, 0, MX_RECORD_ANY_ID, 3, 0, 0, 1, &v, NULL), MX_ERR_FORMAT);
     free(rec);
   }
 }
@@ -281,8 +281,9 @@ Test(record, bad_header_fields_give_the_right_error) {
     const char *what;
   } cases[] = {
       {0, 'X', MX_ERR_FORMAT, "magic"},
-      {4, 2, MX_ERR_VERSION, "version"},
+      {4, 3, MX_ERR_VERSION, "version"},
       {4, 255, MX_ERR_VERSION, "version"},
+      {4, 1, MX_ERR_VERSION, "old version"},
       {4, 0, MX_ERR_FORMAT, "version"},
       {5, 4, MX_ERR_FORMAT, "dtype"},
       {5, 200, MX_ERR_FORMAT, "dtype"},
@@ -298,21 +299,22 @@ Test(record, bad_header_fields_give_the_right_error) {
       {12, 1, MX_ERR_FORMAT, "n_segments"},
       {14, 1, MX_ERR_FORMAT, "reserved"},
       {15, 1, MX_ERR_FORMAT, "reserved"},
-      {16, 0, MX_ERR_FORMAT, "segment end"},
-      {16, 9, MX_ERR_FORMAT, "segment end"},
-      {18, 3, MX_ERR_FORMAT, "last segment end"},
-      {19, 1, MX_ERR_FORMAT, "last segment end"},
-      {40, 1, MX_ERR_FORMAT, "padding"},
+      {24, 0, MX_ERR_FORMAT, "segment end"},
+      {24, 9, MX_ERR_FORMAT, "segment end"},
+      {26, 3, MX_ERR_FORMAT, "last segment end"},
+      {27, 1, MX_ERR_FORMAT, "last segment end"},
+      {44, 1, MX_ERR_FORMAT, "padding"},
       {47, 1, MX_ERR_FORMAT, "padding"},
+      {16, 7, MX_OK, "doc_id (not checked: any id asked for)"},
   };
-  cr_assert_eq(seg.n, 2); /* ends {1, 4}; header 16 + 2*2 + 2*8 = 36 -> 48 bytes */
+  cr_assert_eq(seg.n, 2); /* ends {1, 4}; header 24 + 2*2 + 2*8 = 44 -> 48 bytes */
   cr_assert_eq(mx_record_header_bytes(seg.n), 48);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     unsigned char *t = copy_exact(rec, len);
     t[cases[i].off] = cases[i].val;
     mx_record_view v;
     mx_error err;
-    mx_status st = mx_record_view_prefix(t, len, 0, 1, 0, 1, &v, &err);
+    mx_status st = mx_record_view_prefix(t, len, MX_RECORD_ANY_ID, 0, 1, 0, 1, &v, &err);
     cr_assert_eq(st, cases[i].want, "%s (byte %zu = %u): got %s: %s", cases[i].what, cases[i].off,
                  cases[i].val, mx_status_name(st), err.message);
     free(t);
@@ -325,22 +327,22 @@ Test(record, encode_rejects_bad_arguments) {
   unsigned char buf[256];
   mx_segments seg = {.n = 1, .end = {2}};
   mx_error err;
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
                MX_OK);
-  cr_assert_eq(mx_record_encode(buf, 10, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
+  cr_assert_eq(mx_record_encode(buf, 10, 0, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &seg, &err),
                MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_BF16, MX_DTYPE_F16, 2, 2, &seg, &err),
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_BF16, MX_DTYPE_F16, 2, 2, &seg, &err),
                MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, (mx_dtype)7, 2, 2, &seg, &err),
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_F32, (mx_dtype)7, 2, 2, &seg, &err),
                MX_ERR_INVALID_ARGUMENT);
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 0, 2, &seg, &err),
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_F32, MX_DTYPE_F16, 0, 2, &seg, &err),
                MX_ERR_INVALID_ARGUMENT);
   mx_segments bad = {.n = 2, .end = {2, 2}};
-  cr_assert_eq(mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &bad, &err),
+  cr_assert_eq(mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &bad, &err),
                MX_ERR_INVALID_ARGUMENT);
   mx_segments short_ = {.n = 1, .end = {1}};
   cr_assert_eq(
-      mx_record_encode(buf, sizeof buf, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &short_, &err),
+      mx_record_encode(buf, sizeof buf, 0, x, MX_DTYPE_F32, MX_DTYPE_F16, 2, 2, &short_, &err),
       MX_ERR_INVALID_ARGUMENT);
 }
 
@@ -357,10 +359,10 @@ Test(record, unaligned_records_decode) {
     cr_assert_not_null(buf);
     for (size_t off = 1; off <= 3; off++) {
       cr_assert_eq(
-          mx_record_encode(buf + off, len, x, MX_DTYPE_F32, stored_all[s], D, N, &seg, NULL),
+          mx_record_encode(buf + off, len, 0, x, MX_DTYPE_F32, stored_all[s], D, N, &seg, NULL),
           MX_OK);
       mx_record_view v;
-      cr_assert_eq(mx_record_view_prefix(buf + off, len, D, N, 0, 1, &v, NULL), MX_OK);
+      cr_assert_eq(mx_record_view_prefix(buf + off, len, MX_RECORD_ANY_ID, D, N, 0, 1, &v, NULL), MX_OK);
       float y[D];
       mx_record_decode_vector(&v, N - 1, y);
       for (int i = 0; i < D; i++)
@@ -377,7 +379,7 @@ static void check_any(const unsigned char *p, size_t len, mx_test_rng *r) {
   mx_record_view v;
   mx_error err;
   uint32_t prefix = (uint32_t)mx_test_rng_below(r, 70);
-  mx_status st = mx_record_view_prefix(t, len, 0, prefix, (uint32_t)mx_test_rng_below(r, 70),
+  mx_status st = mx_record_view_prefix(t, len, MX_RECORD_ANY_ID, 0, prefix, (uint32_t)mx_test_rng_below(r, 70),
                                        (int)mx_test_rng_below(r, 2), &v, &err);
   if (st == MX_OK) {
     cr_assert_leq((size_t)(v.vectors - t) + (size_t)v.n_vectors * v.vector_bytes, len);
@@ -436,33 +438,68 @@ Test(record, garbage_and_mutations_never_crash) {
  * stored dtype. Any change to these bytes is a format change (docs/FORMAT.md). */
 static const unsigned char golden[4][72] = {
     {
-        0x4d, 0x58, 0x52, 0x31, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x02, 0x00, 0xb0, 0xe5, 0x04, 0x9a, 0xee, 0x8f, 0xf0, 0x6d, 0x1a, 0x5c,
-        0x57, 0x53, 0x8f, 0x04, 0xae, 0xa3, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x4d, 0x58, 0x52, 0x31, 0x02, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0xb0, 0xe5,
+        0x04, 0x9a, 0xee, 0x8f, 0xf0, 0x6d, 0x1a, 0x5c, 0x57, 0x53, 0x8f, 0x04, 0xae, 0xa3, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x80, 0x3e,
     },
     {
-        0x4d, 0x58, 0x52, 0x31, 0x01, 0x01, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x02, 0x00, 0x17, 0xd4, 0x7b, 0x22, 0xc6, 0x65, 0x5e, 0xfb, 0x31, 0x2a,
-        0x0d, 0x2a, 0xff, 0x3d, 0x0b, 0xad, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x4d, 0x58, 0x52, 0x31, 0x02, 0x01, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x17, 0xd4,
+        0x7b, 0x22, 0xc6, 0x65, 0x5e, 0xfb, 0x31, 0x2a, 0x0d, 0x2a, 0xff, 0x3d, 0x0b, 0xad, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xb8, 0x00, 0x34,
     },
     {
-        0x4d, 0x58, 0x52, 0x31, 0x01, 0x02, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x02, 0x00, 0xab, 0xbf, 0x33, 0x50, 0xc5, 0x59, 0x65, 0xf8, 0xbd, 0xf7,
-        0x3d, 0x70, 0x93, 0x61, 0x88, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x4d, 0x58, 0x52, 0x31, 0x02, 0x02, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0xab, 0xbf,
+        0x33, 0x50, 0xc5, 0x59, 0x65, 0xf8, 0xbd, 0xf7, 0x3d, 0x70, 0x93, 0x61, 0x88, 0xd0, 0x00,
         0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xbf, 0x80, 0x3e,
     },
     {
-        0x4d, 0x58, 0x52, 0x31, 0x01, 0x03, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02,
-        0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x64, 0x85, 0x63, 0x13, 0xcf, 0x1f,
-        0xf0, 0x99, 0x24, 0xc4, 0x60, 0xc9, 0x4d, 0xc8, 0xba, 0xcf, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x02, 0x01, 0x3c,
-        0x7f, 0x00, 0x00, 0x04, 0x02, 0x81, 0x3b, 0x00, 0x81, 0x40,
+        0x4d, 0x58, 0x52, 0x31, 0x02, 0x03, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x64, 0x85,
+        0x63, 0x13, 0xcf, 0x1f, 0xf0, 0x99, 0x24, 0xc4, 0x60, 0xc9, 0x4d, 0xc8, 0xba, 0xcf, 0x00,
+        0x00, 0x00, 0x00, 0x04, 0x02, 0x01, 0x3c, 0x7f, 0x00, 0x00, 0x04, 0x02, 0x81, 0x3b, 0x00,
+        0x81, 0x40,
     },
 };
 static const size_t golden_len[4] = {72, 60, 60, 62};
+
+/* The record's own id (format 2): a record found under another key (a
+ * damaged key or B-tree node landing on a neighbour's valid record) is
+ * corrupt, whatever verify says; MX_RECORD_ANY_ID skips the check. */
+Test(record, doc_id_is_checked_on_every_read) {
+  float x[2 * 3] = {1, 0, 0, 0, 1, 0};
+  const mx_segments seg = {.n = 1, .end = {2}};
+  size_t len = mx_record_bytes(MX_DTYPE_F16, 3, 2, 1);
+  unsigned char *rec = malloc(len);
+  cr_assert_not_null(rec);
+  mx_error err;
+  const uint64_t id = 0x0123456789abcdefull;
+  cr_assert_eq(mx_record_encode(rec, len, id, x, MX_DTYPE_F32, MX_DTYPE_F16, 3, 2, &seg, &err), MX_OK,
+               "%s", err.message);
+  cr_assert_eq(mx_get_le64(rec + 16), id);
+  mx_record_view v;
+  for (int verify = 0; verify <= 1; verify++) {
+    cr_assert_eq(mx_record_view_prefix(rec, len, id, 3, 1, 0, verify, &v, &err), MX_OK, "%s",
+                 err.message);
+    cr_assert_eq(v.doc_id, id);
+    cr_assert_eq(mx_record_view_prefix(rec, len, MX_RECORD_ANY_ID, 3, 1, 0, verify, &v, &err), MX_OK);
+    cr_assert_eq(mx_record_view_prefix(rec, len, id + 1, 3, 1, 0, verify, &v, &err),
+                 MX_ERR_CORRUPT);
+    cr_assert(strstr(err.message, "81985529216486896") && strstr(err.message, "81985529216486895"),
+              "%s", err.message);
+  }
+  cr_assert_eq(mx_record_encode(rec, len, MX_RECORD_ANY_ID, x, MX_DTYPE_F32, MX_DTYPE_F16, 3, 2,
+                                &seg, &err),
+               MX_ERR_INVALID_ARGUMENT);
+  /* a record of version 1 (before the id) is refused, saying to rebuild */
+  rec[4] = 1;
+  cr_assert_eq(mx_record_view_prefix(rec, len, id, 3, 1, 0, 1, &v, &err), MX_ERR_VERSION);
+  cr_assert(strstr(err.message, "rebuild"), "%s", err.message);
+  free(rec);
+}
 
 Test(record, golden_bytes) {
   const float x[6] = {1, 0, 0, 0, -0.5f, 0.25f};
@@ -471,7 +508,7 @@ Test(record, golden_bytes) {
     size_t len = mx_record_bytes(stored_all[s], 3, 2, 2);
     cr_assert_eq(len, golden_len[s]);
     unsigned char buf[72];
-    cr_assert_eq(mx_record_encode(buf, len, x, MX_DTYPE_F32, stored_all[s], 3, 2, &seg, NULL),
+    cr_assert_eq(mx_record_encode(buf, len, 0, x, MX_DTYPE_F32, stored_all[s], 3, 2, &seg, NULL),
                  MX_OK);
     for (size_t i = 0; i < len; i++)
       cr_assert_eq(buf[i], golden[s][i], "%s: byte %zu is %02x, golden %02x",
@@ -480,7 +517,7 @@ Test(record, golden_bytes) {
     unsigned char *g = copy_exact(golden[s], len);
     mx_record_view v;
     mx_error err;
-    cr_assert_eq(mx_record_view_prefix(g, len, 3, 2, 0, 1, &v, &err), MX_OK, "%s", err.message);
+    cr_assert_eq(mx_record_view_prefix(g, len, MX_RECORD_ANY_ID, 3, 2, 0, 1, &v, &err), MX_OK, "%s", err.message);
     float y[3];
     mx_record_decode_vector(&v, 1, y);
     cr_assert_eq(y[0], 0.0f);

@@ -64,7 +64,7 @@ static records make_records(size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; i++) {
     mx_test_random_unit_vectors(&rng, v, NVEC, DIM);
     r.off[i] = i * r.len;
-    cr_assert_eq(mx_record_encode(r.bytes + r.off[i], r.len, v, MX_DTYPE_F32, MX_DTYPE_F16, DIM,
+    cr_assert_eq(mx_record_encode(r.bytes + r.off[i], r.len, i, v, MX_DTYPE_F32, MX_DTYPE_F16, DIM,
                                   NVEC, &seg, &err),
                  MX_OK, "%s", err.message);
   }
@@ -565,13 +565,13 @@ Test(store, verify_reports_an_incomplete_key_map) {
 
 Test(store, verify_reports_a_gap_in_ids) {
   char *dir = store_dir("store_gap");
-  records r = make_records(4, 7);
+  records r = make_records(5, 7);
   mx_store *s;
   mx_error err;
   cr_assert_eq(mx_store_create(dir, 0, &s, &err), MX_OK, "%s", err.message);
   uint64_t ids[] = {0, 1, 3, 4};
   for (size_t i = 0; i < 4; i++)
-    cr_assert_eq(mx_store_append(s, ids[i], r.bytes + r.off[i], r.len, &err), MX_OK);
+    cr_assert_eq(mx_store_append(s, ids[i], r.bytes + r.off[ids[i]], r.len, &err), MX_OK);
   cr_assert_eq(mx_store_finish(s, &err), MX_OK, "%s", err.message);
   mx_store_close(s);
   s = open_store(dir, 0, 1);
@@ -581,6 +581,40 @@ Test(store, verify_reports_a_gap_in_ids) {
   cr_assert_eq(p.n, 1);
   cr_assert_eq(p.first_id, 3);
   cr_assert(strstr(p.first_message, "expected 2"), "%s", p.first_message);
+  mx_store_close(s);
+  free_records(&r);
+  remove_store(dir);
+}
+
+/* A record found under another key than its own id (a damaged key, or a
+ * B-tree that leads to a neighbour's valid record) is corrupt on read and
+ * in verify, though its checksums hold (issue 12 item 4). */
+Test(store, a_record_under_another_key_is_corrupt) {
+  char *dir = store_dir("store_wrong_key");
+  records r = make_records(4, 8);
+  mx_store *s;
+  mx_error err;
+  cr_assert_eq(mx_store_create(dir, 0, &s, &err), MX_OK, "%s", err.message);
+  const size_t from[] = {0, 2, 2, 3}; /* key 1 holds record 2's bytes */
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_eq(mx_store_append(s, i, r.bytes + r.off[from[i]], r.len, &err), MX_OK);
+  cr_assert_eq(mx_store_finish(s, &err), MX_OK, "%s", err.message);
+  mx_store_close(s);
+  s = open_store(dir, 0, 1);
+  mx_store_txn *t;
+  cr_assert_eq(mx_store_txn_begin(s, &t, &err), MX_OK, "%s", err.message);
+  mx_record_view v;
+  cr_assert_eq(mx_store_read_prefix(t, 2, 1, 0, &v, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(mx_store_read_prefix(t, 1, 1, 0, &v, &err), MX_ERR_CORRUPT);
+  cr_assert(strstr(err.message, "record id 1") && strstr(err.message, "document 2"), "%s",
+            err.message);
+  mx_store_txn_end(t);
+  problems p = {0};
+  mx_store_verify_report rep;
+  cr_assert_eq(mx_store_verify(s, DIM, NVEC, MX_DTYPE_F16, on_problem, &p, &rep, &err), MX_OK);
+  cr_assert_eq(rep.bad_records, 1);
+  cr_assert_eq(p.first_id, 1);
+  cr_assert(strstr(p.first_message, "document 2"), "%s", p.first_message);
   mx_store_close(s);
   free_records(&r);
   remove_store(dir);

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   mx_record_view v;
   mx_error err;
-  mx_status s = mx_record_view_prefix(rec, size, 0, 0, 0, 0, &v, &err);
+  mx_status s = mx_record_view_prefix(rec, size, MX_RECORD_ANY_ID, 0, 0, 0, 0, &v, &err);
   if (s != MX_OK) {
     if (s != MX_ERR_FORMAT && s != MX_ERR_VERSION)
       abort();
@@ -53,9 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!buf)
     goto done;
   /* the wrong expected dim is refused */
-  if (mx_record_view_prefix(rec, size, dim + 1, 0, 0, 0, &v, &err) != MX_ERR_INVALID_ARGUMENT)
+  if (mx_record_view_prefix(rec, size, MX_RECORD_ANY_ID, dim + 1, 0, 0, 0, &v, &err) != MX_ERR_INVALID_ARGUMENT)
     abort();
-  int whole_ok = mx_record_view_prefix(rec, size, dim, stored, 0, 1, &v, &err) == MX_OK;
+  int whole_ok = mx_record_view_prefix(rec, size, MX_RECORD_ANY_ID, dim, stored, 0, 1, &v, &err) == MX_OK;
   /* every prefix of small records; for long ones the first 32, the
    * neighbourhood of the end and a stride in between (keeps inputs fast) */
   uint32_t step = stored > 256 ? stored / 64 : 1;
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       /* verified_from: 0, the middle, the prefix itself */
       uint32_t froms[3] = {0, prefix / 2, prefix};
       for (int f = 0; f < 3; f++) {
-        s = mx_record_view_prefix(rec, size, dim, prefix, froms[f], verify, &v, &err);
+        s = mx_record_view_prefix(rec, size, MX_RECORD_ANY_ID, dim, prefix, froms[f], verify, &v, &err);
         if (prefix > stored) {
           if (s != MX_ERR_INVALID_ARGUMENT)
             abort();

