@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bench_peak.h"
+#include "budget.h"
 #include "clock.h"
 #include "half.h"
 #include "index_internal.h"
@@ -102,17 +103,9 @@ static void parse_args(int argc, char **argv, cfg *c) {
     } else if (!strcmp(a, "--cold")) {
       c->cold = (uint32_t)strtoul(v, NULL, 10);
     } else if (!strcmp(a, "--budgets")) {
-      c->n_budgets = 0;
-      for (const char *p = v; *p && c->n_budgets < MAX_LIST;) {
-        unsigned rq, rc;
-        int used;
-        if (sscanf(p, "%ux%u%n", &rq, &rc, &used) != 2 || rq == 0 || rc == 0)
-          die("--budgets: expected e.g. 4x16,16x64", NULL);
-        c->budgets[c->n_budgets++] = (mx_budget){rq, rc};
-        p += used;
-        if (*p == ',')
-          p++;
-      }
+      mx_error e = {0};
+      if (mx_budgets_parse(v, c->budgets, MAX_LIST, &c->n_budgets, &e) != MX_OK)
+        die("--budgets", &e);
     } else if (!strcmp(a, "--kprime")) {
       c->n_kprime = 0;
       for (const char *p = v; *p && c->n_kprime < MAX_LIST;) {

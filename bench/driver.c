@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "clock.h"
 #include "driver.h"
 #include "half.h"
@@ -27,6 +28,7 @@
 #include "metrics.h"
 #include "npy.h"
 #include "pool.h"
+#include "status.h"
 #include "synth.h"
 
 #define MAX_LIST 16
@@ -44,28 +46,20 @@ static void sfmt(char *dst, size_t cap, const char *fmt, ...) {
 
 /* ------------------------------------------------------------ helpers */
 
-int mx_bench_parse_cascade(const char *s, mx_stage *stages, uint32_t *n_stages, uint32_t max) {
+int mx_bench_parse_cascade(const char *s, mx_stage *stages, uint32_t *n_stages, uint32_t max,
+                           mx_error *err) {
   *n_stages = 0;
-  if (!s || !*s)
-    return -1;
-  if (strcmp(s, "none") == 0)
+  if (s && strcmp(s, "none") == 0)
     return 0;
-  const char *p = s;
-  for (;;) {
-    unsigned rq, rc, keep;
-    int used = 0;
-    if (sscanf(p, "%ux%u:%u%n", &rq, &rc, &keep, &used) != 3 || used == 0)
-      return -1;
-    if (*n_stages >= max || rq == 0 || rc == 0 || keep == 0)
-      return -1;
-    stages[(*n_stages)++] = (mx_stage){rq, rc, keep};
-    p += used;
-    if (*p == '\0')
-      return 0;
-    if (*p != '+')
-      return -1;
-    p++;
+  if (s && strchr(s, '+')) {
+    mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+            "cascade '%s': stages are separated by ',' as in 'metaidx search --cascade' (e.g. "
+            "2x4:400,8x16:100), no longer by '+'; give --cascade once per cascade to compare "
+            "several",
+            s);
+    return -1;
   }
+  return mx_cascade_parse(s, stages, max, n_stages, err) == MX_OK ? 0 : -1;
 }
 
 size_t mx_bench_pareto(const double *cost, const double *gain, size_t n, size_t *out) {
@@ -297,7 +291,7 @@ static int apply_preset(bench_cfg *c, const char *name) {
     c->rq = 16;
     c->nq = 100;
     set_list_u32(c->cands, &c->n_cands, (uint32_t[]){100, 200, 500, 1000}, 4);
-    set_cascades(c, (const char *[]){"none", "4x8:100", "4x8:200", "2x4:400+8x16:100"}, 4);
+    set_cascades(c, (const char *[]){"none", "4x8:100", "4x8:200", "2x4:400,8x16:100"}, 4);
     c->reps = 3;
     c->cold_queries = 20;
   } else if (strcmp(name, "paper7b-20k") == 0) {
@@ -309,7 +303,7 @@ static int apply_preset(bench_cfg *c, const char *name) {
     c->nq = 50;
     set_list_u32(c->cands, &c->n_cands, (uint32_t[]){50, 100, 200}, 3);
     set_cascades(c, (const char *[]){"none", "2x4:50", "4x8:20", "4x8:25", "4x8:30", "4x8:40",
-                                     "8x16:20", "2x4:100+8x16:20"},
+                                     "8x16:20", "2x4:100,8x16:20"},
                  8);
     /* the SQ8 coarse scan costs ~0.3 ms per probed list at d = 3584: probe
      * few lists (nprobe 0, the default, scans ~20 k' vectors: 7 ms at k' 100) */
@@ -390,32 +384,9 @@ static int parse_u64_list(const char *s, uint64_t *out, unsigned *n, unsigned ma
   return m ? 0 : -1;
 }
 
-static int parse_budgets(const char *s, bench_cfg *c) {
-  unsigned m = 0;
-  const char *p = s;
-  while (*p) {
-    unsigned rq, rc;
-    int used = 0;
-    if (m >= MAX_LIST || sscanf(p, "%ux%u%n", &rq, &rc, &used) != 2 || !rq || !rc)
-      return -1;
-    c->budgets[m++] = (mx_budget){rq, rc};
-    p += used;
-    if (*p == ',')
-      p++;
-    else if (*p)
-      return -1;
-  }
-  c->n_budgets = m;
-  return m ? 0 : -1;
-}
-
 /* MetaEmbed's budgets clipped to (rq, rc), plus (rq, rc) itself. */
 static void default_budgets(bench_cfg *c) {
-  static const mx_budget me[] = {{1, 1}, {2, 4}, {4, 8}, {8, 16}, {16, 64}};
-  unsigned m = 0;
-  for (unsigned i = 0; i < 5; i++)
-    if (me[i].r_q <= c->rq && me[i].r_c <= c->rc)
-      c->budgets[m++] = me[i];
+  unsigned m = mx_budgets_default(c->rq, c->rc, c->budgets);
   if (m == 0 || c->budgets[m - 1].r_q != c->rq || c->budgets[m - 1].r_c != c->rc)
     c->budgets[m++] = (mx_budget){c->rq, c->rc};
   c->n_budgets = m;
@@ -447,7 +418,8 @@ static void usage(FILE *f, const char *prog) {
           "search configurations (lists are comma separated):\n"
           "  --budgets 1x1,2x4,...    (default MetaEmbed's, clipped to R_q, R_c)\n"
           "  --candidates K'[,...]    coarse candidates\n"
-          "  --cascade C[,...]        'none' or stages RQxRC:KEEP joined by '+'\n"
+          "  --cascade C              'none' or stages RQxRC:KEEP[,RQxRC:KEEP...] as in\n"
+          "                           'metaidx search'; once per cascade compared\n"
           "  --nprobe P[,...]         (0 = index default)\n"
           "  --threads T[,...]        batch QPS threads (default 1,2)\n"
           "  --k K --reps R --cold-queries N --exact1-queries N\n"
@@ -1426,10 +1398,9 @@ static mx_status run_collection(bench *b, uint64_t n, mx_error *err) {
         for (unsigned xi = 0; xi < c->n_cascades; xi++) {
           search_conf sc = {.budget = c->budgets[bi], .candidates = c->cands[ci],
                             .nprobe = c->nprobes[pi], .cascade = c->cascades[xi]};
-          if (mx_bench_parse_cascade(c->cascades[xi], sc.stages, &sc.n_stages, MX_MAX_STAGES)) {
-            snprintf(err->message, sizeof err->message, "bad cascade '%s'", c->cascades[xi]);
-            return err->status = MX_ERR_INVALID_ARGUMENT;
-          }
+          if (mx_bench_parse_cascade(c->cascades[xi], sc.stages, &sc.n_stages, MX_MAX_STAGES,
+                                     err))
+            return err->status;
           if (!cascade_fits(sc.stages, sc.n_stages, sc.budget, sc.candidates, c->k))
             continue;
           if ((s = run_conf(b, &sc, (int)bi, err)) != MX_OK)
@@ -1804,7 +1775,7 @@ int mx_bench_main(int argc, char **argv) {
       free(b);
       return 2;
     }
-  int budgets_given = 0, ns_given = 0;
+  int budgets_given = 0, ns_given = 0, cascades_given = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1873,8 +1844,13 @@ int mx_bench_main(int argc, char **argv) {
         goto bad_value;
     } else if (!strcmp(a, "--budgets")) {
       NEED_VALUE;
-      if (parse_budgets(v, c))
-        goto bad_value;
+      uint32_t nb = 0;
+      mx_error e = {0};
+      if (mx_budgets_parse(v, c->budgets, MAX_LIST, &nb, &e) != MX_OK) {
+        fprintf(stderr, "%s: --budgets: %s\n", prog, e.message);
+        goto usage_err;
+      }
+      c->n_budgets = nb;
       budgets_given = 1;
     } else if (!strcmp(a, "--candidates")) {
       NEED_VALUE;
@@ -1890,24 +1866,22 @@ int mx_bench_main(int argc, char **argv) {
         goto bad_value;
     } else if (!strcmp(a, "--cascade")) {
       NEED_VALUE;
-      unsigned m = 0;
-      const char *p = v;
-      while (*p && m < MAX_LIST) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof c->cascades[0])
-          goto bad_value;
-        memcpy(c->cascades[m], p, len);
-        c->cascades[m][len] = '\0';
-        mx_stage st[MX_MAX_STAGES];
-        uint32_t ns2;
-        if (mx_bench_parse_cascade(c->cascades[m], st, &ns2, MX_MAX_STAGES))
-          goto bad_value;
-        m++;
-        p += len;
-        if (*p == ',')
-          p++;
+      if (!cascades_given) /* the first --cascade replaces the preset's list */
+        c->n_cascades = 0;
+      cascades_given = 1;
+      mx_stage st[MX_MAX_STAGES];
+      uint32_t ns2;
+      mx_error e = {0};
+      if (c->n_cascades >= MAX_LIST || strlen(v) >= sizeof c->cascades[0]) {
+        fprintf(stderr, "%s: at most %d --cascade values of fewer than %zu bytes\n", prog,
+                MAX_LIST, sizeof c->cascades[0]);
+        goto usage_err;
       }
-      c->n_cascades = m;
+      if (mx_bench_parse_cascade(v, st, &ns2, MX_MAX_STAGES, &e)) {
+        fprintf(stderr, "%s: --cascade: %s\n", prog, e.message);
+        goto usage_err;
+      }
+      snprintf(c->cascades[c->n_cascades++], sizeof c->cascades[0], "%s", v);
     } else if (!strcmp(a, "--factory")) {
       NEED_VALUE;
       snprintf(c->factory, sizeof c->factory, "%s", v);

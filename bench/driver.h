@@ -17,10 +17,13 @@ int mx_bench_main(int argc, char **argv);
 
 /* ---- helpers, exposed for tests ---- */
 
-/* Parses one cascade: "none" (no stages) or stages "RQxRC:KEEP" joined by
- * '+', e.g. "4x8:100+8x16:30". Returns 0 and fills stages/n_stages (at most
- * max), or -1 for a malformed string. */
-int mx_bench_parse_cascade(const char *s, mx_stage *stages, uint32_t *n_stages, uint32_t max);
+/* Parses one cascade: "none" (no stages) or stages as `metaidx search
+ * --cascade` takes them (common/budget.h), e.g. "4x8:100,8x16:30". Returns
+ * 0 and fills stages/n_stages (at most max), or -1 with err filled for a
+ * malformed string (the old '+' between stages gets a message naming the
+ * right syntax). */
+int mx_bench_parse_cascade(const char *s, mx_stage *stages, uint32_t *n_stages, uint32_t max,
+                           mx_error *err);
 
 /* The Pareto front of n points (cost lower is better, gain higher is
  * better): writes the indexes of the points no other point dominates

@@ -282,6 +282,25 @@ typedef struct mx_search_options {
 
 MX_API void mx_search_options_init(mx_search_options *o);
 
+/* Sets o's cascade from n_stages stages, in order, with the rules of
+ * `metaidx search --cascade` (so a program gets the command line's
+ * behaviour; filling o->stages by hand keeps them as given):
+ * - when o->r_q and o->r_c are both 0 (the defaults), the final budget
+ *   becomes the last stage's;
+ * - a last stage at the final budget is the final stage itself: it is
+ *   dropped, and the final stage keeps k (so MX_MAX_STAGES + 1 stages may
+ *   be given when the last is the final budget);
+ * - o->candidates, when not 0 and below the first stage's keep, is raised
+ *   to it (a stage keeps at most what it is given); set candidates after
+ *   this call to rescore fewer.
+ * n_stages = 0 clears the cascade. Budgets are checked against the index by
+ * mx_search. Errors, leaving o unchanged: MX_ERR_INVALID_ARGUMENT for NULL
+ * o (or stages with n_stages > 0), a stage with r_q, r_c or keep of 0, or
+ * more than MX_MAX_STAGES stages before the final budget. The text form
+ * "4x8:200,16x64:20" is the command line's; see README.md. */
+MX_API mx_status mx_search_options_set_cascade(mx_search_options *o, const mx_stage *stages,
+                                               uint32_t n_stages, mx_error *err);
+
 /* A result: the document's internal id (its row), its external id (equal to
  * doc for MX_IDS_ROW and MX_IDS_STRING indexes; see mx_index_doc_key), and
  * its MaxSim score at the final budget. */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "coarse.h"
 #include "fsutil.h"
 #include "half.h"
@@ -35,8 +36,6 @@
 /* How far from 1 a vector's norm may be before it is rejected. */
 #define NORM_TOLERANCE 1e-2
 #define MX_JSON_INT_MAX ((1ull << 53) - 1)
-
-static const mx_budget metaembed_budgets[] = {{1, 1}, {2, 4}, {4, 8}, {8, 16}, {16, 64}};
 
 struct mx_builder {
   char dir[PATH_MAX];
@@ -98,15 +97,8 @@ static mx_status choose_budgets(mx_builder *b, mx_error *err) {
       b->budgets[i] = bu;
     }
     b->n_budgets = o->n_budgets;
-  } else {
-    for (size_t i = 0; i < sizeof metaembed_budgets / sizeof metaembed_budgets[0]; i++)
-      if (metaembed_budgets[i].r_c <= b->stored_vectors)
-        b->budgets[b->n_budgets++] = metaembed_budgets[i];
-    mx_budget last = b->budgets[b->n_budgets - 1];
-    if (last.r_c != b->stored_vectors) {
-      uint32_t r_q = last.r_q * 2 < 16 ? last.r_q * 2 : 16;
-      b->budgets[b->n_budgets++] = (mx_budget){r_q, b->stored_vectors};
-    }
+  } else { /* r_q is the query's: MetaEmbed's 16 bounds the one added */
+    b->n_budgets = mx_budgets_default(16, b->stored_vectors, b->budgets);
   }
   return mx_segments_from_budgets(b->budgets, b->n_budgets, b->stored_vectors, &b->segments, err);
 }

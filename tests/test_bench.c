@@ -16,20 +16,26 @@
 Test(bench, parse_cascade) {
   mx_stage st[MX_MAX_STAGES];
   uint32_t n = 99;
-  cr_assert_eq(mx_bench_parse_cascade("none", st, &n, MX_MAX_STAGES), 0);
+  mx_error e = {0};
+  cr_assert_eq(mx_bench_parse_cascade("none", st, &n, MX_MAX_STAGES, &e), 0);
   cr_assert_eq(n, 0);
-  cr_assert_eq(mx_bench_parse_cascade("4x8:100", st, &n, MX_MAX_STAGES), 0);
+  cr_assert_eq(mx_bench_parse_cascade("4x8:100", st, &n, MX_MAX_STAGES, &e), 0);
   cr_assert_eq(n, 1);
   cr_assert(st[0].r_q == 4 && st[0].r_c == 8 && st[0].keep == 100);
-  cr_assert_eq(mx_bench_parse_cascade("2x4:400+8x16:30", st, &n, MX_MAX_STAGES), 0);
+  /* the search syntax: stages separated by ',' */
+  cr_assert_eq(mx_bench_parse_cascade("2x4:400,8x16:30", st, &n, MX_MAX_STAGES, &e), 0);
   cr_assert_eq(n, 2);
   cr_assert(st[0].r_q == 2 && st[0].r_c == 4 && st[0].keep == 400);
   cr_assert(st[1].r_q == 8 && st[1].r_c == 16 && st[1].keep == 30);
-  const char *bad[] = {"", "4x8", "4x8:", "4x8:0", "0x8:5", "4x8:10+", "4x8:10,8x16:5", "x"};
+  const char *bad[] = {"", "4x8", "4x8:", "4x8:0", "0x8:5", "4x8:10,", "x", "none,4x8:5"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    cr_assert_eq(mx_bench_parse_cascade(bad[i], st, &n, MX_MAX_STAGES), -1, "'%s'", bad[i]);
-  cr_assert_eq(mx_bench_parse_cascade("1x1:5+1x2:4+1x3:3", st, &n, 2), -1, "more than max");
-  cr_assert_eq(mx_bench_parse_cascade(NULL, st, &n, 2), -1);
+    cr_assert_eq(mx_bench_parse_cascade(bad[i], st, &n, MX_MAX_STAGES, &e), -1, "'%s'", bad[i]);
+  /* the old '+' syntax is refused with the right one named */
+  cr_assert_eq(mx_bench_parse_cascade("2x4:400+8x16:30", st, &n, MX_MAX_STAGES, &e), -1);
+  cr_assert(strstr(e.message, "2x4:400,8x16:100") && strstr(e.message, "metaidx search"), "%s",
+            e.message);
+  cr_assert_eq(mx_bench_parse_cascade("1x1:5,1x2:4,1x3:3", st, &n, 2, &e), -1, "more than max");
+  cr_assert_eq(mx_bench_parse_cascade(NULL, st, &n, 2, &e), -1);
 }
 
 Test(bench, pareto) {
@@ -71,6 +77,8 @@ Test(bench, usage) {
   cr_assert_eq(mx_bench_main(4, a2), 2);
   char *a3[] = {"bench", "--cascade", "4x8", NULL};
   cr_assert_eq(mx_bench_main(3, a3), 2);
+  char *a5[] = {"metaidx-bench", "--cascade", "2x4:400+8x16:100", NULL};
+  cr_assert_eq(mx_bench_main(3, a5), 2, "the old '+' syntax");
   char *a4[] = {"metaidx-bench", "--docs", "x.npy", NULL};
   cr_assert_eq(mx_bench_main(3, a4), 2, "--docs without --query-file");
 }

@@ -1,5 +1,5 @@
-/* test_cli_parse.c: the command line's option parser and list parsers
- * (tools/cli.c), without running the tool. */
+/* test_cli_parse.c: the command line's option parser (tools/cli.c), without
+ * running the tool. Budget and cascade lists: test_budget.c. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <string.h>
@@ -88,28 +88,4 @@ Test(cli_parse, help_exits_zero_and_lists_options) {
                           "  --x X      number\n"
                           "  --flag     a flag\n"
                           "  --help     show this help and exit\n");
-}
-
-Test(cli_parse, budget_and_stage_lists) {
-  mx_budget b[4];
-  mx_stage s[2];
-  uint32_t n;
-  char msg[256];
-  cr_assert_eq(cli_parse_budgets("1x1,2x4,16x64", b, 4, &n, msg, sizeof msg), 0);
-  cr_assert_eq(n, 3);
-  cr_assert_eq(b[2].r_q, 16);
-  cr_assert_eq(b[2].r_c, 64);
-  const char *bad[] = {"", "1x", "x1", "0x4", "2x4,", "2x4,,1x1", "2*4", "2x4x8", "1x1,2x2,3x3,4x4,5x5"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    cr_assert_eq(cli_parse_budgets(bad[i], b, 4, &n, msg, sizeof msg), -1, "%s", bad[i]);
-  cr_assert(strstr(msg, "at most 4"));
-  cr_assert_eq(cli_parse_stages("4x8:200,16x64:20", s, 2, &n, msg, sizeof msg), 0);
-  cr_assert_eq(n, 2);
-  cr_assert_eq(s[0].keep, 200);
-  cr_assert_eq(s[1].r_c, 64);
-  cr_assert_eq(s[1].keep, 20);
-  cr_assert_eq(cli_parse_stages("4x8", s, 2, &n, msg, sizeof msg), -1);
-  cr_assert_eq(cli_parse_stages("4x8:0", s, 2, &n, msg, sizeof msg), -1);
-  cr_assert_eq(cli_parse_stages("4x8:20x", s, 2, &n, msg, sizeof msg), -1);
-  cr_assert(strstr(msg, "4x8:20x"), "%s", msg);
 }

@@ -1,7 +1,7 @@
 /* cli.h: the command line's shared pieces: a table-driven long-option
  * parser (--name VALUE and --name=VALUE, typed values, generated --help),
- * error reporting with the tool's exit codes, and parsers for budget lists
- * and cascades. */
+ * error reporting with the tool's exit codes. Budget lists and cascades
+ * are parsed by common/budget.h, as in the library and the benchmarks. */
 #ifndef MX_TOOLS_CLI_H
 #define MX_TOOLS_CLI_H
 
@@ -65,14 +65,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* 0, or a usage error (CLI_EXIT_USAGE) for --threads above MX_MAX_THREADS. */
 int cli_check_threads(const char *cmd, uint32_t threads);
-
-/* "1x1,2x4,4x8": r_q x r_c pairs, each >= 1, at most `cap`. Returns 0, or
- * -1 with a message in msg. */
-int cli_parse_budgets(const char *text, mx_budget *out, uint32_t cap, uint32_t *n, char *msg,
-                      size_t msg_cap);
-/* "4x8:200,16x64:20": r_q x r_c : keep, each >= 1, at most `cap`. */
-int cli_parse_stages(const char *text, mx_stage *out, uint32_t cap, uint32_t *n, char *msg,
-                     size_t msg_cap);
 
 /* Opens path for writing ("-" is stdout); NULL with a message on failure. */
 FILE *cli_open_out(const char *cmd, const char *path);

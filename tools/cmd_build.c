@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "clock.h"
 #include "cli.h"
 #include "fsutil.h"
@@ -385,9 +386,9 @@ int cmd_build(int argc, char **argv) {
                                     "int8",
                            dtype_name);
   if (budgets) {
-    char msg[256];
-    if (cli_parse_budgets(budgets, bo.budgets, MX_MAX_BUDGETS, &bo.n_budgets, msg, sizeof msg))
-      return cli_usage_error("build", "invalid value for --budgets: %s", msg);
+    mx_error perr = {0};
+    if (mx_budgets_parse(budgets, bo.budgets, MX_MAX_BUDGETS, &bo.n_budgets, &perr) != MX_OK)
+      return cli_usage_error("build", "invalid value for --budgets: %s", perr.message);
   }
   if (batch == 0)
     return cli_usage_error("build", "--batch must be at least 1");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "clock.h"
 #include "cli.h"
 #include "half.h"
@@ -236,28 +237,16 @@ int cmd_search(int argc, char **argv) {
   if (cli_check_threads("search", threads))
     return CLI_EXIT_USAGE;
   if (cascade) {
-    /* Parsed into room for one more than the options hold (a last stage at
-     * the final budget is the final stage itself), then copied: a stage
-     * past MX_MAX_STAGES never lands on the fields after the array. */
-    char msg[256];
+    /* The last stage may be the final budget itself: room for one more than
+     * the options hold. The library applies the cascade rules (README). */
+    mx_error perr = {0};
     mx_stage parsed[MX_MAX_STAGES + 1];
-    uint32_t n_parsed = 0;
-    if (cli_parse_stages(cascade, parsed, MX_MAX_STAGES + 1, &n_parsed, msg, sizeof msg))
-      return cli_usage_error("search", "invalid value for --cascade: %s", msg);
-    const mx_stage *last = &parsed[n_parsed - 1];
-    if (!cli_seen(opts, "rq") && !cli_seen(opts, "rc")) {
-      so.r_q = last->r_q;
-      so.r_c = last->r_c;
-    }
-    if (so.r_q == last->r_q && so.r_c == last->r_c)
-      n_parsed--;
-    if (n_parsed > MX_MAX_STAGES)
-      return cli_usage_error("search", "--cascade: at most %d stages before the final budget",
-                             MX_MAX_STAGES);
-    memcpy(so.stages, parsed, n_parsed * sizeof *parsed);
-    so.n_stages = n_parsed;
-    if (!cli_seen(opts, "candidates") && so.n_stages && so.stages[0].keep > so.candidates)
-      so.candidates = so.stages[0].keep;
+    uint32_t n_parsed = 0, candidates = so.candidates;
+    if (mx_cascade_parse(cascade, parsed, MX_MAX_STAGES + 1, &n_parsed, &perr) != MX_OK ||
+        mx_search_options_set_cascade(&so, parsed, n_parsed, &perr) != MX_OK)
+      return cli_usage_error("search", "invalid value for --cascade: %s", perr.message);
+    if (cli_seen(opts, "candidates")) /* an explicit count wins */
+      so.candidates = candidates;
   }
   so.prefetch = !no_prefetch;
 
