@@ -85,5 +85,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_bench(int argc, char **argv); /* runs metaidx-bench (cmd_bench.c) */
 
 #endif

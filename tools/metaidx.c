@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "driver.h"
 #include "metaidx.h"
 
 typedef struct command {
@@ -22,7 +21,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "score a run against a truth run (recall) or qrels (MRR, nDCG)"},
     {"info", cmd_info, "print an index's manifest, counts and sizes as JSON"},
     {"verify", cmd_verify, "check every checksum and id map of an index"},
-    {"bench", mx_bench_main, "benchmark latency, recall and cost per budget (see bench/README.md)"},
+    {"bench", cmd_bench, "run metaidx-bench: latency, recall and cost per budget (bench/README.md)"},
 };
 
 static void usage(FILE *out) {
