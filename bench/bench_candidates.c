@@ -38,7 +38,7 @@
 #include "bench_peak.h"
 #include "budget.h"
 #include "clock.h"
-#include "half.h"
+#include "dtype.h"
 #include "index_internal.h"
 #include "metaidx.h"
 #include "npy.h"
@@ -139,9 +139,9 @@ static float *load_queries(const char *path, uint32_t dim, uint32_t *n, uint32_t
   float *q = malloc(count * sizeof *q);
   if (!q)
     die("out of memory", NULL);
+  mx_dtype qt = f.h.type == MX_NPY_F32 ? MX_DTYPE_F32 : MX_DTYPE_F16;
   for (size_t i = 0; i < count; i++)
-    q[i] = f.h.type == MX_NPY_F32 ? ((const float *)f.data)[i]
-                                  : mx_f16_to_f32(((const uint16_t *)f.data)[i]);
+    q[i] = mx_load_element(f.data, qt, i);
   mx_npy_close(&f);
   return q;
 }

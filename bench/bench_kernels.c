@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
         continue;
       for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
         uint32_t r_q = budgets[b][0], r_c = budgets[b][1];
-        size_t doc_bytes = mx_maxsim_stride(dtype, d) * r_c;
+        size_t doc_bytes = mx_vector_bytes(dtype, d) * r_c;
         size_t buf_docs = (buf_bytes - 64) / doc_bytes;
         if (cursor >= buf_docs)
           cursor = 0;

@@ -9,7 +9,7 @@
 
 #include "bench_internal.h"
 #include "clock.h"
-#include "half.h"
+#include "dtype.h"
 #include "npy.h"
 #include "pool.h"
 #include "synth.h"
@@ -184,9 +184,13 @@ mx_status bench_load_queries(bench *b, uint64_t n, mx_error *err) {
     b->qv = (uint32_t)f.h.shape[1];
     size_t elems = (size_t)nq * b->qv * f.h.shape[2];
     b->queries = malloc(elems * sizeof *b->queries);
+    if (!b->queries) {
+      mx_npy_close(&f);
+      return err->status = MX_ERR_NO_MEMORY;
+    }
+    mx_dtype qt = f.h.type == MX_NPY_F32 ? MX_DTYPE_F32 : MX_DTYPE_F16;
     for (size_t i = 0; i < elems; i++)
-      b->queries[i] = f.h.type == MX_NPY_F32 ? ((const float *)f.data)[i]
-                                            : mx_f16_to_f32(((const uint16_t *)f.data)[i]);
+      b->queries[i] = mx_load_element(f.data, qt, i);
     mx_npy_close(&f);
     if (c->qrels[0] && load_qrels(b, c->qrels) != 0) {
       bench_sfmt(err->message, sizeof err->message, "cannot read qrels %s", c->qrels);

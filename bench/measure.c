@@ -13,18 +13,9 @@
 #include "bench_internal.h"
 #include "clock.h"
 #include "driver.h"
+#include "dtype.h"
 #include "metrics.h"
 #include "pool.h"
-
-static size_t dtype_bytes(mx_dtype t) {
-  switch (t) {
-  case MX_DTYPE_F32: return 4;
-  case MX_DTYPE_F16:
-  case MX_DTYPE_BF16: return 2;
-  case MX_DTYPE_INT8: return 1;
-  }
-  return 4;
-}
 
 static void quality(const bench *b, const mx_hit *hits, const uint32_t *n_hits, int budget_i,
                     double *recall, double *ndcg, double *mrr) {
@@ -109,7 +100,7 @@ static void stat_means(row *r, const mx_search_stats *st, size_t n) {
 static mx_status run_exhaustive(bench *b, mx_error *err) {
   const bench_cfg *c = &b->cfg;
   unsigned all = mx_cpu_count();
-  size_t vb = dtype_bytes(b->info.dtype);
+  size_t vb = mx_vector_bytes(b->info.dtype, b->info.dim);
   for (unsigned bi = 0; bi < c->n_budgets; bi++) {
     mx_budget bu = c->budgets[bi];
     b->truth[bi] = malloc((size_t)b->nq * c->k * sizeof(mx_hit));
@@ -133,7 +124,7 @@ static mx_status run_exhaustive(bench *b, mx_error *err) {
     r.mean_ms = r.p50_ms = ms / b->nq;
     r.qps = b->nq / (ms / 1e3);
     quality(b, b->truth[bi], b->truth_n[bi], bi, &r.recall_at_10, &r.ndcg_at_10, &r.mrr_at_10);
-    r.bytes_per_query = (double)b->n_docs * bu.r_c * b->info.dim * vb;
+    r.bytes_per_query = (double)b->n_docs * bu.r_c * vb;
     r.scored_per_query = (double)b->n_docs;
     r.flops_per_query = 2.0 * bu.r_q * bu.r_c * b->info.dim * (double)b->n_docs;
     r.budget_bytes = r.bytes_per_query;
@@ -199,7 +190,8 @@ static void conf_row(const bench *b, row *r, const search_conf *sc, const char *
   snprintf(r->cascade, sizeof r->cascade, "%s", sc->cascade);
   r->nprobe = sc->nprobe;
   r->threads = threads;
-  r->budget_bytes = (double)b->n_docs * sc->budget.r_c * b->info.dim * dtype_bytes(b->info.dtype);
+  r->budget_bytes =
+      (double)b->n_docs * sc->budget.r_c * mx_vector_bytes(b->info.dtype, b->info.dim);
 }
 
 /* One search configuration, warm and/or cold. budget_i indexes the truth. */

@@ -17,8 +17,8 @@
 
 #include "budget.h"
 #include "coarse.h"
+#include "dtype.h"
 #include "fsutil.h"
-#include "half.h"
 #include "hash.h"
 #include "layout.h"
 #include "manifest.h"
@@ -26,6 +26,7 @@
 #include "record.h"
 #include "status.h"
 #include "store.h"
+#include "vectors.h"
 #include "clock.h"
 
 /* Leading vectors read back from the store per mx_coarse_add call. */
@@ -33,8 +34,6 @@
 /* Memory the training reservoir may take, whatever d is. */
 #define SAMPLE_BYTES_MAX ((uint64_t)512 << 20)
 #define SAMPLE_VECTORS_MAX 262144u
-/* How far from 1 a vector's norm may be before it is rejected. */
-#define NORM_TOLERANCE 1e-2
 #define MX_JSON_INT_MAX ((1ull << 53) - 1)
 
 struct mx_builder {
@@ -388,44 +387,30 @@ mx_status mx_builder_open(const char *dir, uint32_t dim, uint32_t vectors_per_do
   return MX_OK;
 }
 
-static float input_value(const void *vectors, mx_dtype input, size_t index) {
-  if (input == MX_DTYPE_F16) {
-    uint16_t h;
-    memcpy(&h, (const unsigned char *)vectors + index * 2, 2);
-    return mx_f16_to_f32(h);
-  }
-  float f;
-  memcpy(&f, (const unsigned char *)vectors + index * 4, 4);
-  return f;
-}
-
-/* Checks every kept vector of the batch before any of it is written. */
+/* Checks every kept vector of the batch before any of it is written
+ * (common/vectors.h: the rule `metaidx build` applies to its files too). */
 static mx_status check_batch(const mx_builder *b, uint64_t n, const void *vectors,
                              mx_dtype input, mx_error *err) {
-  for (uint64_t i = 0; i < n; i++) {
-    for (uint32_t j = 0; j < b->stored_vectors; j++) {
-      size_t base = ((size_t)i * b->input_vectors + j) * b->dim;
-      double norm = 0;
-      for (uint32_t e = 0; e < b->dim; e++) {
-        float v = input_value(vectors, input, base + e);
-        if (!isfinite(v))
-          return mx_fail(err, MX_ERR_BAD_INPUT,
-                         "document %llu vector %u element %u is %s",
-                         (unsigned long long)(b->n_docs + i), j, e, isnan(v) ? "NaN" : "infinite");
-        norm += (double)v * v;
-      }
-      norm = sqrt(norm);
-      if (norm == 0)
-        return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu vector %u is all zeros",
-                       (unsigned long long)(b->n_docs + i), j);
-      if (!b->opts.normalize && fabs(norm - 1.0) > NORM_TOLERANCE)
-        return mx_fail(err, MX_ERR_BAD_INPUT,
-                       "document %llu vector %u has norm %.4f, not 1 (L2-normalise the "
-                       "embeddings, or build with normalize)",
-                       (unsigned long long)(b->n_docs + i), j, norm);
-    }
+  mx_vector_check bad;
+  if (!mx_check_vectors(vectors, input, b->dim, n, b->input_vectors, b->stored_vectors,
+                        !b->opts.normalize, &bad))
+    return MX_OK;
+  unsigned long long doc = b->n_docs + bad.row;
+  switch (bad.fault) {
+  case MX_VECTOR_NONFINITE:
+    return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu vector %u element %u is %s", doc,
+                   bad.vector, bad.element, isnan(bad.value) ? "NaN" : "infinite");
+  case MX_VECTOR_ZERO:
+    return mx_fail(err, MX_ERR_BAD_INPUT, "document %llu vector %u is all zeros", doc,
+                   bad.vector);
+  case MX_VECTOR_NORM:
+  case MX_VECTOR_OK:
+    break;
   }
-  return MX_OK;
+  return mx_fail(err, MX_ERR_BAD_INPUT,
+                 "document %llu vector %u has norm %.4f, not 1 (L2-normalise the embeddings, or "
+                 "build with normalize)",
+                 doc, bad.vector, bad.norm);
 }
 
 /* One document's kept vectors as unit-norm f32 in b->scratch. */
@@ -434,7 +419,7 @@ static const float *normalized_doc(mx_builder *b, const void *doc, mx_dtype inpu
     float *v = b->scratch + (size_t)j * b->dim;
     double norm = 0;
     for (uint32_t e = 0; e < b->dim; e++) {
-      v[e] = input_value(doc, input, (size_t)j * b->dim + e);
+      v[e] = mx_load_element(doc, input, (size_t)j * b->dim + e);
       norm += (double)v[e] * v[e];
     }
     /* in double: 1/norm overflows a float for norms below ~3e-39 */
@@ -452,7 +437,7 @@ static void sample_leading(mx_builder *b, const void *doc, mx_dtype input) {
   if (slot < b->sample_cap) {
     float *dst = b->sample + slot * b->dim;
     for (uint32_t e = 0; e < b->dim; e++)
-      dst[e] = input_value(doc, input, e);
+      dst[e] = mx_load_element(doc, input, e);
   }
   if (b->sample_n < b->sample_cap)
     b->sample_n++;

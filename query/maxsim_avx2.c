@@ -253,7 +253,7 @@ static float run(const block_fn blocks[2][5][5], size_t stride, const float *q, 
 #define ENTRY(name, dtype)                                                                    \
   float mx_maxsim_##name##_avx2(const float *q, uint32_t r_q, const void *doc, uint32_t r_c, \
                                 uint32_t dim) {                                              \
-    return run(blocks_##name, mx_maxsim_stride(dtype, dim), q, r_q, doc, r_c, dim);          \
+    return run(blocks_##name, mx_vector_bytes(dtype, dim), q, r_q, doc, r_c, dim);          \
   }
 
 ENTRY(f32, MX_DTYPE_F32)

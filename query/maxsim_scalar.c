@@ -53,7 +53,7 @@ static float maxsim_scalar(mx_dtype dtype, const float *q, uint32_t r_q, const v
   if (r_q == 0 || r_c == 0)
     return 0.0f;
   const unsigned char *base = doc;
-  size_t stride = mx_maxsim_stride(dtype, dim);
+  size_t stride = mx_vector_bytes(dtype, dim);
   float total = 0.0f;
   for (uint32_t g0 = 0; g0 < r_q; g0 += SCALAR_GROUP) {
     uint32_t gq = r_q - g0 < SCALAR_GROUP ? r_q - g0 : SCALAR_GROUP;
@@ -137,7 +137,7 @@ double mx_maxsim_reference(mx_dtype dtype, const float *q, uint32_t r_q, const v
   if (r_q == 0 || r_c == 0)
     return 0.0;
   const unsigned char *base = doc;
-  size_t stride = mx_maxsim_stride(dtype, dim);
+  size_t stride = mx_vector_bytes(dtype, dim);
   double total = 0.0;
   for (uint32_t i = 0; i < r_q; i++) {
     const float *qi = q + (size_t)i * dim;

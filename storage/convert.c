@@ -6,7 +6,7 @@
 
 #include "convert_internal.h"
 #include "half.h"
-#include "record.h"
+#include "dtype.h"
 
 static inline float load_f32(const unsigned char *p) {
   float f;
@@ -24,13 +24,12 @@ static inline void store_u16(unsigned char *p, uint16_t v) { memcpy(p, &v, sizeo
 
 /* Element i of an input vector as float32. */
 static inline float input_at(mx_dtype input, const unsigned char *src, uint32_t i) {
-  return input == MX_DTYPE_F16 ? mx_f16_to_f32(load_u16(src + 2 * (size_t)i))
-                               : load_f32(src + 4 * (size_t)i);
+  return mx_load_element(src, input, i);
 }
 
 static void convert_one(mx_dtype input, const unsigned char *src, mx_dtype stored,
                         unsigned char *dst, uint32_t dim) {
-  size_t in_elem = input == MX_DTYPE_F16 ? 2 : 4;
+  size_t in_elem = mx_dtype_bytes(input);
   if (input == stored) { /* f32 -> f32, f16 -> f16: a copy, NaN payloads included */
     memcpy(dst, src, in_elem * dim);
     return;

@@ -7,7 +7,7 @@
 
 #include "convert_internal.h"
 #include "half.h"
-#include "record.h"
+#include "dtype.h"
 
 static inline __m256 load8_f32(const unsigned char *p) {
   return _mm256_loadu_ps((const float *)(const void *)p);
@@ -32,14 +32,7 @@ static inline __m256 load8(mx_dtype input, const unsigned char *src, uint32_t i)
 }
 
 static inline float input_at(mx_dtype input, const unsigned char *src, uint32_t i) {
-  if (input == MX_DTYPE_F16) {
-    uint16_t h;
-    memcpy(&h, src + 2 * (size_t)i, sizeof h);
-    return mx_f16_to_f32(h);
-  }
-  float f;
-  memcpy(&f, src + 4 * (size_t)i, sizeof f);
-  return f;
+  return mx_load_element(src, input, i);
 }
 
 /* 8 float32 -> 8 float16, round to nearest even; NaN -> sign | 0x7e00. */

@@ -21,19 +21,6 @@
 
 static int dtype_known(uint32_t d) { return d <= MX_DTYPE_INT8; }
 
-size_t mx_vector_bytes(mx_dtype dtype, uint32_t dim) {
-  switch (dtype) {
-  case MX_DTYPE_F32:
-    return 4 * (size_t)dim;
-  case MX_DTYPE_F16:
-  case MX_DTYPE_BF16:
-    return 2 * (size_t)dim;
-  case MX_DTYPE_INT8:
-    return 4 + (size_t)dim;
-  }
-  return 0;
-}
-
 size_t mx_record_header_bytes(uint32_t n_segments) {
   size_t raw = MX_RECORD_FIXED_HEADER_BYTES + 10 * (size_t)n_segments;
   return (raw + 15) & ~(size_t)15;

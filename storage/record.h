@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h" /* mx_vector_bytes: bytes of one stored vector */
 #include "metaidx.h"
 
 #define MX_RECORD_MAGIC 0x3152584Du /* bytes "MXR1" */
@@ -70,8 +71,6 @@ typedef struct mx_segments {
 mx_status mx_segments_from_budgets(const mx_budget *budgets, uint32_t n_budgets,
                                    uint32_t n_vectors, mx_segments *out, mx_error *err);
 
-/* Bytes of one stored vector (0 for an unknown dtype). */
-size_t mx_vector_bytes(mx_dtype dtype, uint32_t dim);
 /* 24 + 10 * n_segments, rounded up to a multiple of 16. */
 size_t mx_record_header_bytes(uint32_t n_segments);
 /* Header plus n_vectors vectors (0 for an unknown dtype). */

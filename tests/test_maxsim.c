@@ -28,7 +28,7 @@ static int avx2_supported(void) {
 
 /* Encodes n f32 vectors as stored vectors of dtype at out. */
 static void encode(mx_dtype dtype, const float *v, uint32_t n, uint32_t dim, unsigned char *out) {
-  size_t stride = mx_maxsim_stride(dtype, dim);
+  size_t stride = mx_vector_bytes(dtype, dim);
   for (uint32_t j = 0; j < n; j++) {
     const float *x = v + (size_t)j * dim;
     unsigned char *o = out + (size_t)j * stride;
@@ -61,7 +61,7 @@ static void encode(mx_dtype dtype, const float *v, uint32_t n, uint32_t dim, uns
 
 /* Stored vector j decoded to f32, independently of the kernels' code. */
 static void decode(mx_dtype dtype, const unsigned char *doc, uint32_t j, uint32_t dim, float *out) {
-  const unsigned char *v = doc + (size_t)j * mx_maxsim_stride(dtype, dim);
+  const unsigned char *v = doc + (size_t)j * mx_vector_bytes(dtype, dim);
   for (uint32_t k = 0; k < dim; k++) {
     uint16_t h;
     switch (dtype) {
@@ -99,7 +99,7 @@ typedef struct tcase {
 static tcase case_make(mx_test_rng *rng, mx_dtype dtype, uint32_t r_q, uint32_t r_c, uint32_t dim,
                        int odd) {
   tcase t;
-  size_t stride = mx_maxsim_stride(dtype, dim);
+  size_t stride = mx_vector_bytes(dtype, dim);
   /* Sized exactly, so that ASan catches any read past either end. */
   t.qbuf = malloc(((size_t)r_q * dim + 1) * 4);
   t.dbuf = malloc((size_t)r_c * stride + (odd ? 1 : 2));
@@ -278,7 +278,7 @@ Test(maxsim, int8_scale_zero) {
   for (uint32_t dim = 1; dim <= 40; dim += 13) {
     uint32_t r_q = 6, r_c = 5;
     tcase t = case_make(&rng, MX_DTYPE_INT8, r_q, r_c, dim, 1);
-    size_t stride = mx_maxsim_stride(MX_DTYPE_INT8, dim);
+    size_t stride = mx_vector_bytes(MX_DTYPE_INT8, dim);
     const float zero = 0.0f, neg = -1.0f;
     for (uint32_t j = 0; j < r_c; j++)
       memcpy(t.doc + j * stride, j == 2 ? &zero : &neg, 4);
@@ -325,10 +325,10 @@ Test(maxsim, empty_inputs_and_dispatch) {
   cr_assert_null(mx_maxsim_kernel((mx_dtype)99, MX_SIMD_SCALAR));
   cr_assert_null(mx_maxsim_kernel(MX_DTYPE_F32, (mx_simd_level)7));
   cr_assert_null(mx_maxsim_best((mx_dtype)99));
-  cr_assert_eq(mx_maxsim_stride(MX_DTYPE_F32, 10), 40u);
-  cr_assert_eq(mx_maxsim_stride(MX_DTYPE_F16, 10), 20u);
-  cr_assert_eq(mx_maxsim_stride(MX_DTYPE_BF16, 10), 20u);
-  cr_assert_eq(mx_maxsim_stride(MX_DTYPE_INT8, 10), 14u);
+  cr_assert_eq(mx_vector_bytes(MX_DTYPE_F32, 10), 40u);
+  cr_assert_eq(mx_vector_bytes(MX_DTYPE_F16, 10), 20u);
+  cr_assert_eq(mx_vector_bytes(MX_DTYPE_BF16, 10), 20u);
+  cr_assert_eq(mx_vector_bytes(MX_DTYPE_INT8, 10), 14u);
 }
 
 Test(maxsim, env_forces_scalar) {

@@ -12,11 +12,12 @@
 #include "clock.h"
 #include "cli.h"
 #include "fsutil.h"
-#include "half.h"
+#include "dtype.h"
 #include "idsfile.h"
 #include "npy.h"
 #include "pool.h"
 #include "status.h"
+#include "vectors.h"
 
 #define MAX_INPUTS 4096
 
@@ -91,17 +92,6 @@ static void progress_end(progress *p) {
 
 /* ---------------------------------------------------------------- validation */
 
-static float elem(const void *data, mx_dtype dtype, size_t i) {
-  if (dtype == MX_DTYPE_F16) {
-    uint16_t h;
-    memcpy(&h, (const unsigned char *)data + 2 * i, 2);
-    return mx_f16_to_f32(h);
-  }
-  float f;
-  memcpy(&f, (const unsigned char *)data + 4 * i, 4);
-  return f;
-}
-
 /* Opens one input and checks its header against the first input's shape. */
 static int open_input(input *in, const input *first) {
   mx_error err = {0};
@@ -138,16 +128,6 @@ static int open_input(input *in, const input *first) {
   return 0;
 }
 
-/* The first problem found in a range of rows. */
-typedef enum bad_kind { BAD_NONE, BAD_NONFINITE, BAD_ZERO, BAD_NORM } bad_kind;
-
-typedef struct bad_value {
-  bad_kind kind;
-  uint64_t row, vec, elem;
-  float value;
-  double norm;
-} bad_value;
-
 #define CHECK_CHUNK 256 /* rows per parallel item */
 #define CHECK_WAVE 64   /* items between progress reports */
 
@@ -155,7 +135,7 @@ typedef struct check_ctx {
   const input *in;
   int normalize;
   uint64_t first_chunk;
-  bad_value *bad; /* one per item of the wave */
+  mx_vector_check *bad; /* one per item of the wave */
 } check_ctx;
 
 static void check_chunk(void *ctx, size_t item, unsigned worker) {
@@ -165,31 +145,14 @@ static void check_chunk(void *ctx, size_t item, unsigned worker) {
   uint64_t R = in->f.h.shape[1], d = in->f.h.shape[2];
   uint64_t lo = (c->first_chunk + item) * CHECK_CHUNK;
   uint64_t hi = lo + CHECK_CHUNK < in->n ? lo + CHECK_CHUNK : in->n;
-  bad_value *b = &c->bad[item];
-  b->kind = BAD_NONE;
-  for (uint64_t row = lo; row < hi; row++) {
-    for (uint64_t v = 0; v < R; v++) {
-      size_t base = (size_t)((row * R + v) * d);
-      double norm2 = 0;
-      for (uint64_t j = 0; j < d; j++) {
-        float x = elem(in->f.data, in->dtype, base + j);
-        if (!isfinite(x)) {
-          *b = (bad_value){BAD_NONFINITE, row, v, j, x, 0};
-          return;
-        }
-        norm2 += (double)x * x;
-      }
-      if (norm2 == 0) {
-        *b = (bad_value){BAD_ZERO, row, v, 0, 0, 0};
-        return;
-      }
-      double norm = sqrt(norm2);
-      if (!c->normalize && fabs(norm - 1.0) > 1e-2) {
-        *b = (bad_value){BAD_NORM, row, v, 0, 0, norm};
-        return;
-      }
-    }
-  }
+  mx_vector_check *b = &c->bad[item];
+  const unsigned char *rows = (const unsigned char *)in->f.data +
+                              (size_t)(lo * R * d) * mx_dtype_bytes(in->dtype);
+  if (mx_check_vectors(rows, in->dtype, (uint32_t)d, hi - lo, (uint32_t)R, (uint32_t)R,
+                       !c->normalize, b))
+    b->row += lo;
+  else
+    b->fault = MX_VECTOR_OK;
 }
 
 /* Checks every vector: finite, not all zero and (unless normalising) of
@@ -197,7 +160,7 @@ static void check_chunk(void *ctx, size_t item, unsigned worker) {
  * all cores; reports the first bad row of the file. */
 static int check_values(const input *in, int normalize, unsigned threads, progress *prog,
                         uint64_t total) {
-  bad_value bad[CHECK_WAVE];
+  mx_vector_check bad[CHECK_WAVE];
   check_ctx c = {in, normalize, 0, bad};
   uint64_t chunks = (in->n + CHECK_CHUNK - 1) / CHECK_CHUNK;
   for (c.first_chunk = 0; c.first_chunk < chunks; c.first_chunk += CHECK_WAVE) {
@@ -205,17 +168,17 @@ static int check_values(const input *in, int normalize, unsigned threads, progre
                                                                 : CHECK_WAVE);
     mx_parallel_for(threads, items, check_chunk, &c);
     for (size_t i = 0; i < items; i++) {
-      const bad_value *b = &bad[i];
-      unsigned long long row = b->row, v = b->vec;
-      switch (b->kind) {
-      case BAD_NONE:
+      const mx_vector_check *b = &bad[i];
+      unsigned long long row = b->row, v = b->vector;
+      switch (b->fault) {
+      case MX_VECTOR_OK:
         continue;
-      case BAD_NONFINITE:
+      case MX_VECTOR_NONFINITE:
         return cli_fail("build", "%s: row %llu, vector %llu, element %llu is %s", in->path, row,
-                        v, (unsigned long long)b->elem, isnan(b->value) ? "NaN" : "infinite");
-      case BAD_ZERO:
+                        v, (unsigned long long)b->element, isnan(b->value) ? "NaN" : "infinite");
+      case MX_VECTOR_ZERO:
         return cli_fail("build", "%s: row %llu, vector %llu is all zeros", in->path, row, v);
-      case BAD_NORM:
+      case MX_VECTOR_NORM:
         return cli_fail("build",
                         "%s: row %llu, vector %llu has norm %.4g, not 1 (vectors must be "
                         "L2-normalised; pass --normalize to do it)",
@@ -444,7 +407,7 @@ int cmd_build(int argc, char **argv) {
       rc = cli_fail_err("build", &err);
   }
   for (uint32_t i = 0; i < n_in && !rc; i++) {
-    size_t doc_bytes = (size_t)R * dim * (in[i].dtype == MX_DTYPE_F16 ? 2 : 4);
+    size_t doc_bytes = (size_t)R * dim * mx_dtype_bytes(in[i].dtype);
     for (uint64_t row = 0; row < in[i].n && !rc; row += batch) {
       uint64_t n = in[i].n - row < batch ? in[i].n - row : batch;
       uint64_t g = in[i].first + row;

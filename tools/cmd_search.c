@@ -10,7 +10,7 @@
 #include "budget.h"
 #include "clock.h"
 #include "cli.h"
-#include "half.h"
+#include "dtype.h"
 #include "metrics.h"
 #include "npy.h"
 #include "queries.h"
@@ -52,16 +52,9 @@ int queries_load(const char *cmd, const char *path, uint32_t dim, queries *q) {
   q->owned = malloc(count * sizeof(float));
   if (!q->owned)
     return cli_fail(cmd, "%s: out of memory", path);
-  const unsigned char *src = q->f.data;
-  for (size_t i = 0; i < count; i++) {
-    if (h->type == MX_NPY_F16) {
-      uint16_t x;
-      memcpy(&x, src + 2 * i, 2);
-      q->owned[i] = mx_f16_to_f32(x);
-    } else {
-      memcpy(&q->owned[i], src + 4 * i, 4);
-    }
-  }
+  mx_dtype type = h->type == MX_NPY_F16 ? MX_DTYPE_F16 : MX_DTYPE_F32;
+  for (size_t i = 0; i < count; i++)
+    q->owned[i] = mx_load_element(q->f.data, type, i);
   q->data = q->owned;
   return 0;
 }
