@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
+
+#include "status.h"
 
 struct mx_hasher {
   XXH3_state_t *state;
@@ -38,25 +41,27 @@ void mx_hasher_free(mx_hasher *h) {
   }
 }
 
-int mx_hash_file(const char *path, uint64_t *out) {
+mx_status mx_hash_file(const char *path, uint64_t *out, mx_error *err) {
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return errno;
-  mx_hasher *h = mx_hasher_new();
-  if (!h) {
-    fclose(f);
-    return ENOMEM;
+  if (!f) {
+    int e = errno;
+    return mx_fail(err, mx_status_from_errno(e), "%s: hashing: %s", path, strerror(e));
   }
+  mx_hasher *h = mx_hasher_new();
   static const size_t chunk = 1 << 20;
-  unsigned char *buf = malloc(chunk);
-  int rc = buf ? 0 : ENOMEM;
-  size_t n;
-  while (rc == 0 && (n = fread(buf, 1, chunk, f)) > 0)
-    mx_hasher_update(h, buf, n);
-  if (rc == 0 && ferror(f))
-    rc = EIO;
-  if (rc == 0)
-    *out = mx_hasher_digest(h);
+  unsigned char *buf = h ? malloc(chunk) : NULL;
+  mx_status rc = MX_OK;
+  if (!buf) {
+    rc = mx_fail(err, MX_ERR_NO_MEMORY, "%s: hashing: out of memory", path);
+  } else {
+    size_t n;
+    while ((n = fread(buf, 1, chunk, f)) > 0)
+      mx_hasher_update(h, buf, n);
+    if (ferror(f))
+      rc = mx_fail(err, MX_ERR_IO, "%s: hashing: read error", path);
+    else
+      *out = mx_hasher_digest(h);
+  }
   free(buf);
   mx_hasher_free(h);
   fclose(f);

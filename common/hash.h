@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metaidx.h"
+
 uint64_t mx_hash64(const void *data, size_t len);
 
 /* Streaming form, for files too large to hash in one buffer. */
@@ -15,8 +17,10 @@ void mx_hasher_update(mx_hasher *h, const void *data, size_t len);
 uint64_t mx_hasher_digest(const mx_hasher *h);
 void mx_hasher_free(mx_hasher *h);
 
-/* Hashes a whole file; returns 0 on success, an errno value on failure. */
-int mx_hash_file(const char *path, uint64_t *out);
+/* Hashes a whole file. MX_OK, or the failure (a status from its errno:
+ * MX_ERR_NOT_FOUND for a missing file, MX_ERR_IO, ...) with a message
+ * naming the path in err. */
+mx_status mx_hash_file(const char *path, uint64_t *out, mx_error *err);
 
 /* Little-endian and big-endian byte-order helpers for on-disk integers. */
 static inline void mx_put_le64(unsigned char *p, uint64_t v) {

@@ -61,23 +61,41 @@ static void set_message(mx_error *err, const char *src) {
   err->message[n] = '\0';
 }
 
+/* "prefix: " before err's message (or before status's text when err holds
+ * no failure yet); err->status becomes status unless keep and it holds one. */
+static mx_status prepend(mx_error *err, mx_status status, int keep, const char *fmt,
+                         va_list ap) {
+  char prefix[MX_ERROR_MESSAGE_MAX];
+  char joined[2 * MX_ERROR_MESSAGE_MAX + 2];
+  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  if (err->status == MX_OK)
+    snprintf(joined, sizeof joined, "%s: %s", prefix, mx_status_str(status));
+  else
+    snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
+  if (err->status == MX_OK || !keep)
+    err->status = status;
+  set_message(err, joined);
+  return err->status;
+}
+
 mx_status mx_fail_context(mx_error *err, mx_status status, const char *fmt, ...) {
   if (!err)
     return status;
-  char prefix[MX_ERROR_MESSAGE_MAX];
-  char joined[2 * MX_ERROR_MESSAGE_MAX + 2];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  mx_status s = prepend(err, status, 1, fmt, ap);
   va_end(ap);
-  if (err->status == MX_OK) {
-    err->status = status;
-    snprintf(joined, sizeof joined, "%s: %s", prefix, mx_status_str(status));
-  } else {
-    snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
-  }
-  set_message(err, joined);
-  return err->status;
+  return s;
+}
+
+mx_status mx_fail_as(mx_error *err, mx_status status, const char *fmt, ...) {
+  if (!err)
+    return status;
+  va_list ap;
+  va_start(ap, fmt);
+  mx_status s = prepend(err, status, 0, fmt, ap);
+  va_end(ap);
+  return s;
 }
 
 mx_status mx_status_from_errno(int errnum) {

@@ -19,6 +19,13 @@ mx_status mx_failv(mx_error *err, mx_status status, const char *fmt, va_list ap)
 mx_status mx_fail_context(mx_error *err, mx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* As mx_fail_context, but the failure becomes `status` whatever err held,
+ * keeping its message: for a deeper error that means something else here
+ * (a store's NOT_FOUND for a document the coarse index named is
+ * corruption). Returns status. */
+mx_status mx_fail_as(mx_error *err, mx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Clears err to MX_OK with an empty message. */
 void mx_error_clear(mx_error *err);
 

@@ -550,9 +550,7 @@ mx_status mx_coarse_write(const mx_coarse *c, const char *path, uint64_t *bytes,
   /* the directory entry too, for a file that did not exist before */
   MX_TRY(mx_fsync_parent(path, err));
   uint64_t h = 0;
-  int e = mx_hash_file(path, &h);
-  if (e != 0)
-    return mx_fail(err, mx_status_from_errno(e), "%s: hashing: %s", path, strerror(e));
+  MX_TRY(mx_hash_file(path, &h, err));
   if (bytes)
     *bytes = (uint64_t)st.st_size;
   if (xxh3)

@@ -260,10 +260,8 @@ static mx_status stored_key(const mx_index *ix, mx_store_txn *txn, uint64_t doc,
     return mx_fail(err, MX_ERR_CORRUPT, "'%s': document %llu has a %zu-byte u64 id (expected 8)",
                    ix->dir, (unsigned long long)doc, *len);
   if (s == MX_ERR_NOT_FOUND) {
-    if (err)
-      err->status = MX_ERR_CORRUPT; /* keep the store's message, change its status */
-    return mx_fail_context(err, MX_ERR_CORRUPT, "'%s': document %llu has no external id",
-                           ix->dir, (unsigned long long)doc);
+    return mx_fail_as(err, MX_ERR_CORRUPT, "'%s': document %llu has no external id", ix->dir,
+                      (unsigned long long)doc);
   }
   return s;
 }

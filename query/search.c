@@ -113,11 +113,9 @@ static mx_status read_candidate(const mx_index *ix, mx_store_txn *txn, uint64_t 
                    v->dim, mx_dtype_name(ix->manifest.dtype), ix->manifest.dim);
   if (rs == MX_ERR_NOT_FOUND || rs == MX_ERR_INVALID_ARGUMENT || rs == MX_ERR_STATE ||
       rs == MX_ERR_STORAGE) {
-    if (err)
-      err->status = MX_ERR_CORRUPT; /* keep the store's message, change its status */
-    return mx_fail_context(err, MX_ERR_CORRUPT,
-                           "document %llu from the coarse index cannot be read (%s)",
-                           (unsigned long long)doc, mx_status_name(rs));
+    return mx_fail_as(err, MX_ERR_CORRUPT,
+                      "document %llu from the coarse index cannot be read (%s)",
+                      (unsigned long long)doc, mx_status_name(rs));
   }
   return rs;
 }

@@ -356,11 +356,8 @@ mx_status mx_calib_read(const char *dir, mx_calib *out, mx_error *err) {
   if (s == MX_ERR_FORMAT) /* a malformed table is a damaged part of the index */
     s = MX_ERR_CORRUPT;
   if (s != MX_OK) {
-    if (err)
-      err->status = s;
-    return mx_fail_context(err, s,
-                           "'%s' (run 'metaidx tune' to measure it again, or delete the file)",
-                           path);
+    return mx_fail_as(err, s, "'%s' (run 'metaidx tune' to measure it again, or delete the file)",
+                      path);
   }
   return MX_OK;
 }

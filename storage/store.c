@@ -55,10 +55,7 @@ mx_status mx_store_lmdb_fail(mx_error *err, int rc, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  mx_status st = mx_store_lmdb_status(rc);
-  if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
-    st = MX_ERR_DISK_FULL;
-  return mx_fail(err, st, "%s: %s", what, mdb_strerror(rc));
+  return mx_fail(err, mx_store_lmdb_status(rc), "%s: %s", what, mdb_strerror(rc));
 }
 
 void mx_store_format_key(const void *key, size_t len, char *out, size_t out_len) {

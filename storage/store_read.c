@@ -220,10 +220,8 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
    * is as corrupt as one whose checksum fails, and callers that skip
    * corrupt records must be able to skip it too. */
   if (st == MX_ERR_FORMAT || st == MX_ERR_VERSION) {
-    if (err)
-      err->status = MX_ERR_CORRUPT; /* keep the codec's message, change its status */
-    return mx_fail_context(err, MX_ERR_CORRUPT, "%s: record id %" PRIu64 " is corrupt", t->s->dir,
-                           internal_id);
+    return mx_fail_as(err, MX_ERR_CORRUPT, "%s: record id %" PRIu64 " is corrupt", t->s->dir,
+                      internal_id);
   }
   if (st)
     return mx_fail_context(err, st, "%s: record id %" PRIu64, t->s->dir, internal_id);

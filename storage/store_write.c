@@ -121,9 +121,8 @@ static mx_status writer_commit(mx_store *s, mx_error *err) {
   s->wtxn = NULL;
   if (rc) {
     uint64_t lost_from = s->committed_next_id;
-    s->failed = mx_store_lmdb_status(rc);
-    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
-      s->failed = MX_ERR_DISK_FULL;
+    s->failed = mx_store_lmdb_status(rc); /* ENOSPC, EDQUOT, EFBIG: MX_ERR_DISK_FULL */
+    if (s->failed == MX_ERR_DISK_FULL) {
       return mx_fail(err, MX_ERR_DISK_FULL,
                      "%s: no space left on device while committing records from id %" PRIu64
                      " on; the store holds only ids below %" PRIu64
@@ -173,7 +172,7 @@ static mx_status writer_grow(mx_store *s, uint64_t needed, mx_error *err) {
   size = round_up(size, (uint64_t)1 << 20);
   if (s->writemap) {
     int e = writer_preallocate(s, size);
-    if (e == ENOSPC || e == EDQUOT) {
+    if (mx_status_from_errno(e) == MX_ERR_DISK_FULL) {
       uint64_t just = round_up(needed, (uint64_t)1 << 20);
       if (just < size && writer_preallocate(s, just) == 0) {
         size = just;
@@ -182,7 +181,7 @@ static mx_status writer_grow(mx_store *s, uint64_t needed, mx_error *err) {
     }
     if (e) {
       s->failed = mx_status_from_errno(e);
-      return mx_fail(err, e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : s->failed,
+      return mx_fail(err, s->failed,
                      "%s: cannot reserve %" PRIu64 " bytes on disk to grow the store: %s; "
                      "ids below %" PRIu64 " are committed",
                      s->data_path, size, strerror(e), s->committed_next_id);
@@ -311,7 +310,7 @@ static mx_status writer_open(const char *dir, uint64_t map_size, int writemap, m
       }
       return mx_fail(
           err,
-          e == ENOSPC || e == EDQUOT || e == EFBIG ? MX_ERR_DISK_FULL : mx_status_from_errno(e),
+          mx_status_from_errno(e),
           "%s/data.mdb: cannot reserve %" PRIu64 " bytes on disk: %s", dir, map_size, strerror(e));
     }
   }
@@ -484,7 +483,7 @@ mx_status mx_store_finish(mx_store *s, mx_error *err) {
   int rc = mdb_env_sync(s->env, 1);
   if (rc) {
     s->failed = mx_store_lmdb_status(rc);
-    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+    if (s->failed == MX_ERR_DISK_FULL)
       return mx_fail(err, MX_ERR_DISK_FULL, "%s: no space left on device while syncing",
                      s->data_path);
     return mx_store_lmdb_fail(err, rc, "%s: cannot sync to disk", s->data_path);

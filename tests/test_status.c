@@ -1,9 +1,12 @@
 /* test_status.c: status names/messages from the X-macro list, mx_error
- * helpers, dtype names. */
+ * helpers, the one errno mapping, dtype names, mx_hash_file's status. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "hash.h"
+#include "helpers.h"
 #include "metaidx.h"
 #include "status.h"
 
@@ -50,6 +53,18 @@ Test(status, context_prefixes_existing_message) {
   cr_assert_str_eq(err.message, "x: input/output error");
 }
 
+Test(status, fail_as_changes_the_status_and_keeps_the_message) {
+  mx_error err;
+  mx_fail(&err, MX_ERR_NOT_FOUND, "key 7 missing");
+  cr_assert_eq(mx_fail_as(&err, MX_ERR_CORRUPT, "doc %u", 7u), MX_ERR_CORRUPT);
+  cr_assert_eq(err.status, MX_ERR_CORRUPT);
+  cr_assert_str_eq(err.message, "doc 7: key 7 missing");
+  mx_error_clear(&err);
+  cr_assert_eq(mx_fail_as(&err, MX_ERR_IO, "x"), MX_ERR_IO);
+  cr_assert_eq(err.status, MX_ERR_IO);
+  cr_assert_eq(mx_fail_as(NULL, MX_ERR_BUSY, "x"), MX_ERR_BUSY);
+}
+
 Test(status, long_messages_are_truncated_not_overflowed) {
   mx_error err;
   char big[2000];
@@ -61,6 +76,8 @@ Test(status, long_messages_are_truncated_not_overflowed) {
 
 Test(status, errno_mapping) {
   cr_assert_eq(mx_status_from_errno(ENOSPC), MX_ERR_DISK_FULL);
+  cr_assert_eq(mx_status_from_errno(EDQUOT), MX_ERR_DISK_FULL);
+  cr_assert_eq(mx_status_from_errno(EFBIG), MX_ERR_DISK_FULL);
   cr_assert_eq(mx_status_from_errno(ENOENT), MX_ERR_NOT_FOUND);
   cr_assert_eq(mx_status_from_errno(ENOMEM), MX_ERR_NO_MEMORY);
   cr_assert_eq(mx_status_from_errno(EIO), MX_ERR_IO);
@@ -83,4 +100,27 @@ Test(status, version_matches_header) {
   cr_assert_str_eq(mx_version(), MX_VERSION_STRING);
   const char *simd = mx_simd_path();
   cr_assert(strcmp(simd, "avx2") == 0 || strcmp(simd, "scalar") == 0);
+}
+
+/* mx_hash_file returns an mx_status naming the path, and hashes as mx_hash64. */
+Test(status, hash_file_status_and_value) {
+  char *dir = mx_test_tmpdir("status_hash");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/f.bin", dir);
+  unsigned char data[3000];
+  for (size_t i = 0; i < sizeof data; i++)
+    data[i] = (unsigned char)(i * 7 + 1);
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  cr_assert_eq(fwrite(data, 1, sizeof data, f), sizeof data);
+  fclose(f);
+  uint64_t h = 0;
+  mx_error err = {0};
+  cr_assert_eq(mx_hash_file(path, &h, &err), MX_OK);
+  cr_assert_eq(h, mx_hash64(data, sizeof data));
+  snprintf(path, sizeof path, "%s/missing.bin", dir);
+  cr_assert_eq(mx_hash_file(path, &h, &err), MX_ERR_NOT_FOUND);
+  cr_assert(strstr(err.message, "missing.bin"), "%s", err.message);
+  cr_assert_eq(mx_hash_file(dir, &h, &err), MX_ERR_IO, "a directory: %s", err.message);
+  mx_test_tmpdir_remove(dir);
 }
