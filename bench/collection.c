@@ -36,6 +36,18 @@ static void progress_cb(void *ctx, const char *phase, uint64_t done, uint64_t to
   bench_log(b, "  build %s %llu/%llu\n", phase, (unsigned long long)done, (unsigned long long)total);
 }
 
+/* The generator's parameters for a synthetic collection of n documents. */
+static void synth_params(const bench_cfg *c, uint64_t n, mx_synth_params *p) {
+  mx_synth_params_init(p);
+  p->n_docs = n;
+  p->n_queries = c->nq;
+  p->doc_vectors = c->rc;
+  p->query_vectors = c->rq;
+  p->dim = c->d;
+  p->seed = c->seed;
+  p->query_noise = c->noise;
+}
+
 mx_status bench_build_index(bench *b, uint64_t n, mx_error *err) {
   const bench_cfg *c = &b->cfg;
   mx_build_options bo;
@@ -78,14 +90,7 @@ mx_status bench_build_index(bench *b, uint64_t n, mx_error *err) {
     mx_npy_close(&f);
   } else {
     mx_synth_params p;
-    mx_synth_params_init(&p);
-    p.n_docs = n;
-    p.n_queries = c->nq;
-    p.doc_vectors = c->rc;
-    p.query_vectors = c->rq;
-    p.dim = c->d;
-    p.seed = c->seed;
-    p.query_noise = c->noise;
+    synth_params(c, n, &p);
     size_t per_doc = (size_t)c->rc * c->d;
     uint64_t batch = (64u << 20) / (per_doc * sizeof(float)) + 1;
     float *buf = malloc(batch * per_doc * sizeof *buf);
@@ -199,14 +204,7 @@ mx_status bench_load_queries(bench *b, uint64_t n, mx_error *err) {
     return MX_OK;
   }
   mx_synth_params p;
-  mx_synth_params_init(&p);
-  p.n_docs = n;
-  p.n_queries = c->nq;
-  p.doc_vectors = c->rc;
-  p.query_vectors = c->rq;
-  p.dim = c->d;
-  p.seed = c->seed;
-  p.query_noise = c->noise;
+  synth_params(c, n, &p);
   b->nq = c->nq;
   b->qv = c->rq;
   size_t per = (size_t)c->rq * c->d;

@@ -2,6 +2,7 @@
  * usage text and argv (flags override the preset wherever they appear;
  * budget lists and cascades in the one syntax of common/budget.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,105 @@ void bench_usage(FILE *f, const char *prog) {
           prog);
 }
 
+/* A number with nothing after it ("0.5", "42"); strtod/strtoull alone take
+ * "0.5x" as 0.5. */
+static int parse_double(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || *end || errno || !isfinite(v))
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*end || errno)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* Options that are one value stored in one field, by kind. */
+typedef struct text_opt {
+  const char *name;
+  char *dest;
+  size_t cap;
+} text_opt;
+typedef struct u32_opt {
+  const char *name;
+  uint32_t *dest;
+} u32_opt;
+typedef struct list_opt {
+  const char *name;
+  uint32_t *dest;
+  unsigned *n;
+} list_opt;
+typedef struct flag_opt {
+  const char *name;
+  int *dest;
+  int value;
+} flag_opt;
+
+/* Applies one "--name value" of the options that the tables cannot hold.
+ * Returns 1 if it knew the name, 0 if not, -1 for a bad value (printed). */
+static int special_opt(bench_cfg *c, const char *a, const char *v, const char *prog,
+                       int *budgets_given, int *cascades_given) {
+  mx_error e = {0};
+  double x;
+  if (!strcmp(a, "--preset"))
+    return 1; /* applied before the other flags */
+  if (!strcmp(a, "--n"))
+    return parse_u64_list(v, c->ns, &c->n_ns, MAX_NS) ? -1 : 1;
+  if (!strcmp(a, "--dtype"))
+    return mx_dtype_parse(v, &c->dtype, &e) != MX_OK ? -1 : 1;
+  if (!strcmp(a, "--seed"))
+    return parse_u64(v, &c->seed) ? -1 : 1;
+  if (!strcmp(a, "--noise") || !strcmp(a, "--disk-seconds")) {
+    if (parse_double(v, &x) || x < 0)
+      return -1;
+    if (!strcmp(a, "--noise"))
+      c->noise = (float)x;
+    else
+      c->disk_seconds = x;
+    return 1;
+  }
+  if (!strcmp(a, "--budgets")) {
+    uint32_t nb = 0;
+    if (mx_budgets_parse(v, c->budgets, MAX_LIST, &nb, &e) != MX_OK) {
+      fprintf(stderr, "%s: --budgets: %s\n", prog, e.message);
+      return -2;
+    }
+    c->n_budgets = nb;
+    *budgets_given = 1;
+    return 1;
+  }
+  if (!strcmp(a, "--cascade")) {
+    if (!*cascades_given) /* the first --cascade replaces the preset's list */
+      c->n_cascades = 0;
+    *cascades_given = 1;
+    mx_stage st[MX_MAX_STAGES];
+    uint32_t ns;
+    if (c->n_cascades >= MAX_LIST || strlen(v) >= sizeof c->cascades[0]) {
+      fprintf(stderr, "%s: at most %d --cascade values of fewer than %zu bytes\n", prog,
+              MAX_LIST, sizeof c->cascades[0]);
+      return -2;
+    }
+    if (mx_bench_parse_cascade(v, st, &ns, MX_MAX_STAGES, &e)) {
+      fprintf(stderr, "%s: --cascade: %s\n", prog, e.message);
+      return -2;
+    }
+    snprintf(c->cascades[c->n_cascades++], sizeof c->cascades[0], "%s", v);
+    return 1;
+  }
+  return 0;
+}
+
 int bench_parse_args(bench_cfg *c, int argc, char **argv, int first, const char *prog) {
   bench_cfg_defaults(c);
   /* the preset first, so that flags override it wherever they appear */
@@ -223,153 +323,75 @@ int bench_parse_args(bench_cfg *c, int argc, char **argv, int first, const char 
       bench_usage(stderr, prog);
       return 2;
     }
-  int budgets_given = 0, ns_given = 0, cascades_given = 0;
+  const text_opt texts[] = {
+      {"--out", c->out, sizeof c->out},       {"--index", c->index_dir, sizeof c->index_dir},
+      {"--docs", c->docs, sizeof c->docs},    {"--query-file", c->queries, sizeof c->queries},
+      {"--qrels", c->qrels, sizeof c->qrels}, {"--factory", c->factory, sizeof c->factory},
+  };
+  const u32_opt u32s[] = {
+      {"--d", &c->d},   {"--rc", &c->rc},     {"--rq", &c->rq},
+      {"--queries", &c->nq}, {"--k", &c->k},     {"--reps", &c->reps},
+      {"--cold-queries", &c->cold_queries},   {"--exact1-queries", &c->exact1_queries},
+  };
+  const list_opt lists[] = {
+      {"--candidates", c->cands, &c->n_cands},
+      {"--nprobe", c->nprobes, &c->n_nprobes},
+      {"--threads", c->threads, &c->n_threads},
+  };
+  const flag_opt flags[] = {
+      {"--warm", &c->warm, 1},       {"--warm", &c->cold, 0},          /* only warm */
+      {"--cold", &c->cold, 1},       {"--cold", &c->warm, 0},          /* only cold */
+      {"--replot", &c->replot, 1},   {"--build-only", &c->build_only, 1},
+      {"--rebuild", &c->rebuild, 1}, {"--no-plots", &c->plots, 0},
+      {"--no-disk", &c->disk, 0},    {"--quiet", &c->quiet, 1},
+  };
+  int budgets_given = 0, cascades_given = 0;
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VALUE                                                                                 \
-  do {                                                                                             \
-    if (!v) {                                                                                      \
-      fprintf(stderr, "%s: %s needs a value\n", prog, a);                                          \
-      goto usage_err;                                                                              \
-    }                                                                                              \
-    i++;                                                                                           \
-  } while (0)
-    unsigned nn;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       bench_usage(stdout, prog);
       return 0;
-    } else if (!strcmp(a, "--preset")) {
-      NEED_VALUE;
-    } else if (!strcmp(a, "--out")) {
-      NEED_VALUE;
-      snprintf(c->out, sizeof c->out, "%s", v);
-    } else if (!strcmp(a, "--index")) {
-      NEED_VALUE;
-      snprintf(c->index_dir, sizeof c->index_dir, "%s", v);
-    } else if (!strcmp(a, "--docs")) {
-      NEED_VALUE;
-      snprintf(c->docs, sizeof c->docs, "%s", v);
-    } else if (!strcmp(a, "--query-file")) {
-      NEED_VALUE;
-      snprintf(c->queries, sizeof c->queries, "%s", v);
-    } else if (!strcmp(a, "--qrels")) {
-      NEED_VALUE;
-      snprintf(c->qrels, sizeof c->qrels, "%s", v);
-    } else if (!strcmp(a, "--n")) {
-      NEED_VALUE;
-      if (parse_u64_list(v, c->ns, &c->n_ns, MAX_NS))
-        goto bad_value;
-      ns_given = 1;
-    } else if (!strcmp(a, "--d") || !strcmp(a, "--rc") || !strcmp(a, "--rq") ||
-               !strcmp(a, "--queries") || !strcmp(a, "--k") || !strcmp(a, "--reps") ||
-               !strcmp(a, "--cold-queries") || !strcmp(a, "--exact1-queries")) {
-      NEED_VALUE;
-      uint32_t x[MAX_LIST];
-      if (parse_u32_list(v, x, &nn) || nn != 1)
-        goto bad_value;
-      if (!strcmp(a, "--d"))
-        c->d = x[0];
-      else if (!strcmp(a, "--rc"))
-        c->rc = x[0];
-      else if (!strcmp(a, "--rq"))
-        c->rq = x[0];
-      else if (!strcmp(a, "--queries"))
-        c->nq = x[0];
-      else if (!strcmp(a, "--k"))
-        c->k = x[0];
-      else if (!strcmp(a, "--reps"))
-        c->reps = x[0];
-      else if (!strcmp(a, "--cold-queries"))
-        c->cold_queries = x[0];
-      else
-        c->exact1_queries = x[0];
-    } else if (!strcmp(a, "--dtype")) {
-      NEED_VALUE;
-      mx_error e;
-      if (mx_dtype_parse(v, &c->dtype, &e) != MX_OK)
-        goto bad_value;
-    } else if (!strcmp(a, "--budgets")) {
-      NEED_VALUE;
-      uint32_t nb = 0;
-      mx_error e = {0};
-      if (mx_budgets_parse(v, c->budgets, MAX_LIST, &nb, &e) != MX_OK) {
-        fprintf(stderr, "%s: --budgets: %s\n", prog, e.message);
-        goto usage_err;
+    }
+    int known = 0;
+    for (size_t f = 0; f < sizeof flags / sizeof *flags; f++)
+      if (!strcmp(a, flags[f].name)) {
+        *flags[f].dest = flags[f].value;
+        known = 1;
       }
-      c->n_budgets = nb;
-      budgets_given = 1;
-    } else if (!strcmp(a, "--candidates")) {
-      NEED_VALUE;
-      if (parse_u32_list(v, c->cands, &c->n_cands))
-        goto bad_value;
-    } else if (!strcmp(a, "--nprobe")) {
-      NEED_VALUE;
-      if (parse_u32_list(v, c->nprobes, &c->n_nprobes))
-        goto bad_value;
-    } else if (!strcmp(a, "--threads")) {
-      NEED_VALUE;
-      if (parse_u32_list(v, c->threads, &c->n_threads))
-        goto bad_value;
-    } else if (!strcmp(a, "--cascade")) {
-      NEED_VALUE;
-      if (!cascades_given) /* the first --cascade replaces the preset's list */
-        c->n_cascades = 0;
-      cascades_given = 1;
-      mx_stage st[MX_MAX_STAGES];
-      uint32_t ns2;
-      mx_error e = {0};
-      if (c->n_cascades >= MAX_LIST || strlen(v) >= sizeof c->cascades[0]) {
-        fprintf(stderr, "%s: at most %d --cascade values of fewer than %zu bytes\n", prog,
-                MAX_LIST, sizeof c->cascades[0]);
-        goto usage_err;
+    if (known)
+      continue;
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int rc = 0; /* 1 applied, 0 unknown, -1 bad value, -2 bad value already said */
+    for (size_t t = 0; !rc && t < sizeof texts / sizeof *texts; t++)
+      if (!strcmp(a, texts[t].name))
+        rc = v ? (snprintf(texts[t].dest, texts[t].cap, "%s", v), 1) : -1;
+    for (size_t t = 0; !rc && t < sizeof u32s / sizeof *u32s; t++)
+      if (!strcmp(a, u32s[t].name)) {
+        uint32_t x[MAX_LIST];
+        unsigned nn;
+        rc = v && !parse_u32_list(v, x, &nn) && nn == 1 ? (*u32s[t].dest = x[0], 1) : -1;
       }
-      if (mx_bench_parse_cascade(v, st, &ns2, MX_MAX_STAGES, &e)) {
-        fprintf(stderr, "%s: --cascade: %s\n", prog, e.message);
-        goto usage_err;
-      }
-      snprintf(c->cascades[c->n_cascades++], sizeof c->cascades[0], "%s", v);
-    } else if (!strcmp(a, "--factory")) {
-      NEED_VALUE;
-      snprintf(c->factory, sizeof c->factory, "%s", v);
-    } else if (!strcmp(a, "--noise")) {
-      NEED_VALUE;
-      c->noise = strtof(v, NULL);
-    } else if (!strcmp(a, "--seed")) {
-      NEED_VALUE;
-      c->seed = strtoull(v, NULL, 10);
-    } else if (!strcmp(a, "--disk-seconds")) {
-      NEED_VALUE;
-      c->disk_seconds = strtod(v, NULL);
-    } else if (!strcmp(a, "--warm")) {
-      c->warm = 1;
-      c->cold = 0;
-    } else if (!strcmp(a, "--cold")) {
-      c->cold = 1;
-      c->warm = 0;
-    } else if (!strcmp(a, "--replot")) {
-      c->replot = 1;
-    } else if (!strcmp(a, "--build-only")) {
-      c->build_only = 1;
-    } else if (!strcmp(a, "--rebuild")) {
-      c->rebuild = 1;
-    } else if (!strcmp(a, "--no-plots")) {
-      c->plots = 0;
-    } else if (!strcmp(a, "--no-disk")) {
-      c->disk = 0;
-    } else if (!strcmp(a, "--quiet")) {
-      c->quiet = 1;
-    } else {
+    for (size_t t = 0; !rc && t < sizeof lists / sizeof *lists; t++)
+      if (!strcmp(a, lists[t].name))
+        rc = v && !parse_u32_list(v, lists[t].dest, lists[t].n) ? 1 : -1;
+    if (!rc && v)
+      rc = special_opt(c, a, v, prog, &budgets_given, &cascades_given);
+    if (rc == 0) {
       fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
       goto usage_err;
     }
-    continue;
-  bad_value:
-    fprintf(stderr, "%s: bad value '%s' for %s\n", prog, v, a);
-    goto usage_err;
+    if (rc == -1 && !v) {
+      fprintf(stderr, "%s: %s needs a value\n", prog, a);
+      goto usage_err;
+    }
+    if (rc == -1) {
+      fprintf(stderr, "%s: bad value '%s' for %s\n", prog, v, a);
+      goto usage_err;
+    }
+    if (rc == -2)
+      goto usage_err;
+    i++; /* the value */
   }
-#undef NEED_VALUE
-  (void)ns_given;
   if (!c->out[0])
     snprintf(c->out, sizeof c->out, "bench-out/%s", c->preset);
   if (c->k == 0 || c->k > 256 || c->nq == 0 || c->d == 0 || c->rc == 0 || c->rq == 0) {

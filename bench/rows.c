@@ -17,6 +17,20 @@ void bench_sfmt(char *dst, size_t cap, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Appends r to the rows the reports read; -1 when out of memory. */
+static int keep_row(bench *b, const row *r) {
+  if (b->n_rows == b->cap_rows) {
+    size_t cap = b->cap_rows ? 2 * b->cap_rows : 64;
+    row *nr = realloc(b->rows, cap * sizeof *nr);
+    if (!nr)
+      return -1;
+    b->rows = nr;
+    b->cap_rows = cap;
+  }
+  b->rows[b->n_rows++] = *r;
+  return 0;
+}
+
 void bench_row_init(row *r) {
   memset(r, 0, sizeof *r);
 #define RS_(n)
@@ -82,15 +96,7 @@ void bench_emit(bench *b, const row *r) {
   json_decref(o);
   fflush(b->jsonl);
   fflush(b->csv);
-  if (b->n_rows == b->cap_rows) {
-    size_t cap = b->cap_rows ? 2 * b->cap_rows : 64;
-    row *nr = realloc(b->rows, cap * sizeof *nr);
-    if (!nr)
-      return;
-    b->rows = nr;
-    b->cap_rows = cap;
-  }
-  b->rows[b->n_rows++] = *r;
+  keep_row(b, r);
 }
 
 void bench_row_base(const bench *b, row *r, const char *kind, const char *mode) {
@@ -139,15 +145,8 @@ int bench_load_rows(bench *b, const char *path) {
 #undef LU_
 #undef LD_
     json_decref(o);
-    if (b->n_rows == b->cap_rows) {
-      size_t nc = b->cap_rows ? 2 * b->cap_rows : 64;
-      row *nr = realloc(b->rows, nc * sizeof *nr);
-      if (!nr)
-        break;
-      b->rows = nr;
-      b->cap_rows = nc;
-    }
-    b->rows[b->n_rows++] = r;
+    if (keep_row(b, &r) != 0)
+      break;
   }
   free(line);
   fclose(f);
