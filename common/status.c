@@ -151,3 +151,32 @@ mx_status mx_dtype_parse(const char *name, mx_dtype *out, mx_error *err) {
   return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
                  "unknown dtype '%s' (expected f32, f16, bf16 or int8)", name);
 }
+
+const char *mx_first_stage_name(mx_first_stage kind) {
+  switch (kind) {
+  case MX_FIRST_STAGE_LEADING:
+    return "leading";
+  case MX_FIRST_STAGE_POOLED:
+    return "pooled";
+  case MX_FIRST_STAGE_MULTI:
+    return "multi";
+  case MX_FIRST_STAGE_AUTO:
+    return "auto";
+  }
+  return NULL;
+}
+
+mx_status mx_first_stage_parse(const char *name, mx_first_stage *out, mx_error *err) {
+  static const mx_first_stage all[] = {MX_FIRST_STAGE_LEADING, MX_FIRST_STAGE_POOLED,
+                                       MX_FIRST_STAGE_MULTI, MX_FIRST_STAGE_AUTO};
+  if (!name || !out)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_first_stage_parse: NULL argument");
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    if (strcmp(name, mx_first_stage_name(all[i])) == 0) {
+      *out = all[i];
+      return MX_OK;
+    }
+  }
+  return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                 "unknown first stage '%s' (expected auto, leading, pooled or multi)", name);
+}

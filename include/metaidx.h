@@ -136,6 +136,35 @@ typedef enum mx_id_kind {
                        without spaces or control characters */
 } mx_id_kind;
 
+/* ---------------------------------------------------------------- first stage
+ *
+ * What the coarse (first) stage indexes for each document and searches
+ * with; chosen at build time and recorded in the manifest. How well the
+ * leading vector alone predicts a budget's ranking depends on the model and
+ * the data, so by default the build measures it (docs/first_stage.md). */
+typedef enum mx_first_stage {
+  MX_FIRST_STAGE_LEADING = 0, /* document vector 0; searched with query vector 0 */
+  MX_FIRST_STAGE_POOLED = 1,  /* one entry per document, the normalised mean of its
+                                 first m vectors; searched with the normalised sum of
+                                 the query vectors the budget scores */
+  MX_FIRST_STAGE_MULTI = 2,   /* the first m document vectors, m entries per
+                                 document; each query vector the budget scores
+                                 searches, and documents are ranked by the
+                                 approximate MaxSim of what came back (a query
+                                 vector that did not reach a document counts the
+                                 lowest score it returned) */
+  MX_FIRST_STAGE_AUTO = 3     /* build only: the build measures the three on a
+                                 sample (pseudo-queries) and keeps the cheapest
+                                 that ranks well enough, preferring the leading
+                                 vector unless another needs clearly fewer
+                                 candidates */
+} mx_first_stage;
+
+/* "leading", "pooled", "multi", "auto"; NULL for an unknown value. */
+MX_API const char *mx_first_stage_name(mx_first_stage kind);
+/* Parses a name as printed by mx_first_stage_name. */
+MX_API mx_status mx_first_stage_parse(const char *name, mx_first_stage *out, mx_error *err);
+
 /* ---------------------------------------------------------------- building
  *
  * An index is built offline by one thread: open, add documents in order
@@ -151,8 +180,9 @@ typedef enum mx_id_kind {
 
 typedef struct mx_builder mx_builder;
 
-/* Progress callback: phase is "load", "train" or "add"; total is 0 when
- * unknown. Called from the building thread. */
+/* Progress callback: phase is "load", "trial" (choosing the first stage),
+ * "train" or "add"; total is 0 when unknown. Called from the building
+ * thread. */
 typedef void (*mx_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 
 typedef struct mx_build_options {
@@ -172,6 +202,13 @@ typedef struct mx_build_options {
                               reject vectors whose norm is off by > 1e-2 */
   mx_progress_fn progress; /* optional */
   void *progress_ctx;
+  mx_first_stage first_stage;   /* default MX_FIRST_STAGE_AUTO */
+  uint32_t first_stage_vectors; /* m of pooled and multi (1..kept vectors);
+                                   0 = measured (auto) or 4 (capped at kept) */
+  uint32_t first_stage_query_vectors; /* most query vectors the first stage
+                                   uses (pooled, multi); 0 = all the budget scores */
+  uint32_t first_stage_max_bytes; /* coarse-index bytes per document auto may
+                                   spend (an estimate from the factory); 0 = 4096 */
 } mx_build_options;
 
 MX_API void mx_build_options_init(mx_build_options *o);
@@ -256,6 +293,11 @@ typedef struct mx_info {
   uint64_t store_bytes;  /* store/ on disk */
   char created[32];
   char library_version[32];
+  mx_first_stage first_stage;         /* never MX_FIRST_STAGE_AUTO */
+  uint32_t first_stage_vectors;       /* m: 1 for leading */
+  uint32_t first_stage_query_vectors; /* 0 = all the budget scores */
+  uint64_t coarse_entries;            /* vectors in the coarse index */
+  char first_stage_trial[256];        /* what the build measured (auto), or "" */
 } mx_info;
 
 MX_API mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err);
@@ -270,14 +312,16 @@ typedef struct mx_search_options {
   uint32_t k;          /* hits wanted; default 10; 0 is MX_ERR_INVALID_ARGUMENT */
   uint32_t r_q, r_c;   /* final budget; 0 = the largest (every query vector
                           given / every stored vector) */
-  uint32_t candidates; /* k': coarse candidates rescored; default 100; raised to k */
+  uint32_t candidates; /* k': coarse candidates rescored; default 100; raised to k.
+                          k' >= the document count rescores every document
+                          (exact search over the collection) */
   uint32_t nprobe;     /* coarse IVF lists probed; 0 = the index's default */
   uint32_t ef_search;  /* coarse HNSW; 0 = the index's default */
   uint32_t n_stages;   /* cascade stages before the final one; default 0 */
   mx_stage stages[MX_MAX_STAGES];
   int prefetch;        /* hint the kernel for all candidates' pages; default 1 */
   int skip_corrupt;    /* 1: skip (and count) corrupt records instead of failing */
-  int coarse_only;     /* 1: return the coarse ranking (leading vectors), no rescoring */
+  int coarse_only;     /* 1: return the first stage's ranking and scores, no rescoring */
 } mx_search_options;
 
 MX_API void mx_search_options_init(mx_search_options *o);

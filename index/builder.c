@@ -18,6 +18,9 @@
 #include "budget.h"
 #include "coarse.h"
 #include "dtype.h"
+#include "first_stage.h"
+#include "first_stage_trial.h"
+#include "pseudo.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "layout.h"
@@ -65,13 +68,7 @@ void mx_build_options_init(mx_build_options *o) {
   o->dtype = MX_DTYPE_F16;
   o->id_kind = MX_IDS_ROW;
   o->seed = 42;
-}
-
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+  o->first_stage = MX_FIRST_STAGE_AUTO;
 }
 
 /* The budget list to store: the caller's, or MetaEmbed's clipped to what is
@@ -102,6 +99,26 @@ static mx_status choose_budgets(mx_builder *b, mx_error *err) {
   return mx_segments_from_budgets(b->budgets, b->n_budgets, b->stored_vectors, &b->segments, err);
 }
 
+static mx_status check_first_stage(uint32_t vectors_per_doc, const mx_build_options *o,
+                                   mx_error *err) {
+  uint32_t kept = o->keep ? o->keep : vectors_per_doc;
+  if (!mx_first_stage_name(o->first_stage))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown first stage %d", (int)o->first_stage);
+  if (o->first_stage == MX_FIRST_STAGE_LEADING && o->first_stage_vectors > 1)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "first_stage_vectors %u: the leading first stage uses 1 vector (choose "
+                   "pooled or multi for more)",
+                   o->first_stage_vectors);
+  if (o->first_stage_vectors > kept)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "first_stage_vectors %u is more than the %u vectors kept per document",
+                   o->first_stage_vectors, kept);
+  if (o->first_stage_query_vectors > MX_MAX_VECTORS)
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "first_stage_query_vectors %u is more than %u",
+                   o->first_stage_query_vectors, MX_MAX_VECTORS);
+  return MX_OK;
+}
+
 static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
                                const mx_build_options *o, mx_error *err) {
   if (dim == 0 || dim > MX_MAX_DIM)
@@ -116,6 +133,7 @@ static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
                    vectors_per_doc);
   if (!mx_dtype_name(o->dtype))
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown stored dtype %d", (int)o->dtype);
+  MX_TRY(check_first_stage(vectors_per_doc, o, err));
   if (o->id_kind != MX_IDS_ROW && o->id_kind != MX_IDS_U64 && o->id_kind != MX_IDS_STRING)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "unknown id kind %d", (int)o->id_kind);
   /* sizes from input: every product below must fit before it is formed */
@@ -433,7 +451,7 @@ static const float *normalized_doc(mx_builder *b, const void *doc, mx_dtype inpu
 /* Reservoir sampling (Algorithm R) of leading vectors for training. */
 static void sample_leading(mx_builder *b, const void *doc, mx_dtype input) {
   uint64_t slot = b->sample_n < b->sample_cap ? b->sample_n
-                                               : splitmix64(&b->rng) % (b->n_docs + 1);
+                                               : mx_splitmix64(&b->rng) % (b->n_docs + 1);
   if (slot < b->sample_cap) {
     float *dst = b->sample + slot * b->dim;
     for (uint32_t e = 0; e < b->dim; e++)
@@ -554,66 +572,199 @@ mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, const c
   return MX_OK;
 }
 
-/* Trains the coarse index on (a prefix of) the reservoir, which is itself a
- * uniform sample, so any prefix is too. *trained: vectors used. */
-static mx_status train_coarse(mx_builder *b, mx_coarse *c, uint64_t *trained, mx_error *err) {
-  uint64_t want = mx_coarse_train_size(c, b->n_docs);
-  *trained = want < b->sample_n ? want : b->sample_n;
-  if (*trained == 0)
-    return MX_OK;
-  if (b->opts.progress)
-    b->opts.progress(b->opts.progress_ctx, "train", 0, *trained);
-  MX_TRY(mx_coarse_train(c, *trained, b->sample, err));
-  if (b->opts.progress)
-    b->opts.progress(b->opts.progress_ctx, "train", *trained, *trained);
-  return MX_OK;
+/* Trains the coarse index. The leading vector trains on (a prefix of) the
+ * reservoir, itself a uniform sample, so any prefix is too; pooled and
+ * multi entries are made from documents read back from the store at evenly
+ * spaced ids. *trained: entries used. */
+static mx_status train_coarse(mx_builder *b, mx_coarse *c, mx_store_txn *txn,
+                              const mx_first_stage_choice *fs, uint64_t *trained, mx_error *err) {
+  uint32_t e = mx_first_stage_entries_per_doc(fs->kind, fs->vectors);
+  uint64_t want = mx_coarse_train_size(c, b->n_docs * e);
+  const float *x = b->sample;
+  float *made = NULL;
+  if (fs->kind == MX_FIRST_STAGE_LEADING) {
+    *trained = want < b->sample_n ? want : b->sample_n;
+  } else {
+    if (want > b->sample_cap)
+      want = b->sample_cap; /* the same memory bound as the reservoir */
+    uint64_t docs = (want + e - 1) / e;
+    if (docs > b->n_docs)
+      docs = b->n_docs;
+    *trained = docs * e < want ? docs * e : want;
+    made = *trained ? malloc((size_t)docs * e * b->dim * sizeof(float)) : NULL;
+    if (*trained && !made)
+      return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate %llu training vectors",
+                     (unsigned long long)(docs * e));
+    for (uint64_t i = 0; i < docs; i++) {
+      uint64_t doc = (uint64_t)((double)i * (double)b->n_docs / (double)docs);
+      mx_record_view v;
+      mx_status s = mx_store_read_prefix(txn, doc, fs->vectors, 0, &v, err);
+      if (s != MX_OK) {
+        free(made);
+        return s;
+      }
+      for (uint32_t j = 0; j < fs->vectors; j++)
+        mx_record_decode_vector(&v, j, b->scratch + (size_t)j * b->dim);
+      mx_first_stage_doc_entries(fs->kind, fs->vectors, b->scratch, b->dim,
+                                 made + (size_t)i * e * b->dim);
+    }
+    x = made;
+  }
+  mx_status s = MX_OK;
+  if (*trained > 0) {
+    if (b->opts.progress)
+      b->opts.progress(b->opts.progress_ctx, "train", 0, *trained);
+    s = mx_coarse_train(c, *trained, x, err);
+    if (s == MX_OK && b->opts.progress)
+      b->opts.progress(b->opts.progress_ctx, "train", *trained, *trained);
+  }
+  free(made);
+  return s;
 }
 
-/* Adds every document's stored leading vector (read back from the store,
- * so the coarse stage sees exactly what rescoring will). */
-static mx_status add_leading(mx_builder *b, mx_coarse *c, const char *store_dir, mx_error *err) {
+/* Adds every document's first-stage entries, made from its stored vectors
+ * (read back from the store, so the coarse stage sees exactly what
+ * rescoring will), labelled with its internal id. */
+static mx_status add_entries(mx_builder *b, mx_coarse *c, mx_store_txn *txn,
+                             const mx_first_stage_choice *fs, mx_error *err) {
+  uint32_t e = mx_first_stage_entries_per_doc(fs->kind, fs->vectors);
+  uint64_t per_batch = ADD_BATCH / e ? ADD_BATCH / e : 1;
+  float *x = malloc((size_t)per_batch * e * b->dim * sizeof(float));
+  uint64_t *ids = malloc((size_t)per_batch * e * sizeof(uint64_t));
+  mx_status s = x && ids ? MX_OK : mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a batch");
+  for (uint64_t start = 0; s == MX_OK && start < b->n_docs; start += per_batch) {
+    uint64_t n = b->n_docs - start < per_batch ? b->n_docs - start : per_batch;
+    for (uint64_t i = 0; s == MX_OK && i < n; i++) {
+      mx_record_view v;
+      s = mx_store_read_prefix(txn, start + i, fs->vectors, 0, &v, err);
+      if (s != MX_OK)
+        break;
+      for (uint32_t j = 0; j < fs->vectors; j++)
+        mx_record_decode_vector(&v, j, b->scratch + (size_t)j * b->dim);
+      mx_first_stage_doc_entries(fs->kind, fs->vectors, b->scratch, b->dim,
+                                 x + (size_t)i * e * b->dim);
+      for (uint32_t j = 0; j < e; j++)
+        ids[i * e + j] = start + i;
+    }
+    if (s == MX_OK)
+      s = mx_coarse_add(c, n * e, x, ids, err);
+    if (s == MX_OK && b->opts.progress)
+      b->opts.progress(b->opts.progress_ctx, "add", start + n, b->n_docs);
+  }
+  free(x);
+  free(ids);
+  return s;
+}
+
+/* The factory and default parameters: the caller's, or the default rule
+ * for the entries the coarse index will hold. The rule sizes IVF lists from
+ * the entry count; when the training sample is smaller, from the sample,
+ * so every list trains on enough points. */
+static void choose_factory(mx_builder *b, uint64_t entries, int leading, mx_coarse_params *defaults) {
+  uint64_t sizable = leading ? b->sample_n : b->sample_cap;
+  if (!b->factory[0])
+    mx_coarse_default_factory(entries < sizable ? entries : sizable, b->dim, b->factory,
+                              sizeof b->factory, defaults);
+  if (b->opts.coarse_nprobe)
+    defaults->nprobe = b->opts.coarse_nprobe;
+}
+
+/* The first stage to build: as asked, or measured (auto). */
+static mx_status choose_first_stage(mx_builder *b, mx_store_txn *txn, mx_first_stage_choice *fs,
+                                    mx_error *err) {
+  memset(fs, 0, sizeof *fs);
+  uint32_t m = b->opts.first_stage_vectors;
+  if (b->opts.first_stage != MX_FIRST_STAGE_AUTO) {
+    fs->kind = b->opts.first_stage;
+    if (fs->kind == MX_FIRST_STAGE_LEADING)
+      m = 1;
+    else if (m == 0)
+      m = MX_FIRST_STAGE_DEFAULT_VECTORS < b->stored_vectors ? MX_FIRST_STAGE_DEFAULT_VECTORS
+                                                              : b->stored_vectors;
+    fs->vectors = m;
+    return MX_OK;
+  }
+  if (b->stored_vectors == 1) {
+    *fs = (mx_first_stage_choice){MX_FIRST_STAGE_LEADING, 1, "not measured (1 vector per document)"};
+    return MX_OK;
+  }
+  /* The code size of the index multi would get (two entries per document
+   * is representative: the rule only switches at powers of the count). */
+  char factory[256];
+  snprintf(factory, sizeof factory, "%s", b->factory);
+  if (!factory[0])
+    mx_coarse_default_factory(b->n_docs * 2, b->dim, factory, sizeof factory, NULL);
+  mx_first_stage_trial_input in = {
+      .txn = txn,
+      .n_docs = b->n_docs,
+      .dim = b->dim,
+      .stored = b->stored_vectors,
+      .budgets = b->budgets,
+      .n_budgets = b->n_budgets,
+      .vectors = m,
+      .query_cap = b->opts.first_stage_query_vectors,
+      .max_bytes = b->opts.first_stage_max_bytes ? b->opts.first_stage_max_bytes
+                                                 : MX_FIRST_STAGE_DEFAULT_MAX_BYTES,
+      .code_bytes = mx_coarse_code_bytes(factory, b->dim),
+      .seed = b->opts.seed,
+  };
+  if (b->opts.progress)
+    b->opts.progress(b->opts.progress_ctx, "trial", 0, 0);
+  return mx_first_stage_trial(&in, fs, err);
+}
+
+/* Builds coarse.faiss in the build directory from the finished store. */
+static mx_status build_coarse(mx_builder *b, mx_first_stage_choice *fs, mx_coarse_params *defaults,
+                              uint64_t *bytes, uint64_t *xxh3, uint64_t *trained, mx_error *err) {
+  char path[PATH_MAX];
+  MX_TRY(mx_path_join(path, sizeof path, b->tmp, MX_STORE_NAME, err));
   mx_store_open_options so;
   mx_store_open_options_init(&so);
   mx_store *reader = NULL;
   mx_store_txn *txn = NULL;
-  float *x = malloc((size_t)ADD_BATCH * b->dim * sizeof(float));
-  uint64_t *ids = malloc(ADD_BATCH * sizeof(uint64_t));
-  mx_status s = x && ids ? MX_OK : mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate a batch");
-  if (s == MX_OK)
-    s = mx_store_open(store_dir, &so, &reader, err);
+  mx_coarse *c = NULL;
+  mx_status s = mx_store_open(path, &so, &reader, err);
   if (s == MX_OK)
     s = mx_store_txn_begin(reader, &txn, err);
-  for (uint64_t start = 0; s == MX_OK && start < b->n_docs; start += ADD_BATCH) {
-    uint64_t n = b->n_docs - start < ADD_BATCH ? b->n_docs - start : ADD_BATCH;
-    for (uint64_t i = 0; s == MX_OK && i < n; i++) {
-      mx_record_view v;
-      s = mx_store_read_prefix(txn, start + i, 1, 0, &v, err);
-      if (s == MX_OK) {
-        mx_record_decode_vector(&v, 0, x + i * b->dim);
-        ids[i] = start + i;
-      }
-    }
-    if (s == MX_OK)
-      s = mx_coarse_add(c, n, x, ids, err);
-    if (s == MX_OK && b->opts.progress)
-      b->opts.progress(b->opts.progress_ctx, "add", start + n, b->n_docs);
+  if (s == MX_OK)
+    s = choose_first_stage(b, txn, fs, err);
+  uint32_t e = mx_first_stage_entries_per_doc(fs->kind, fs->vectors);
+  if (s == MX_OK) {
+    choose_factory(b, b->n_docs * e, fs->kind == MX_FIRST_STAGE_LEADING, defaults);
+    s = mx_coarse_create(b->factory, b->dim, &c, err);
   }
+  if (s == MX_OK)
+    s = mx_coarse_set_defaults(c, defaults, err);
+  if (s == MX_OK) {
+    mx_coarse_set_build_threads(c, (int)b->opts.threads);
+    s = train_coarse(b, c, txn, fs, trained, err);
+  }
+  if (s == MX_OK)
+    s = add_entries(b, c, txn, fs, err);
   mx_store_txn_end(txn);
   mx_store_close(reader);
   /* That reader created a default-sized reader table, which every later
    * open would inherit (LMDB only ever grows it), so
    * mx_open_options.max_readers could never lower it. The build is private
    * until published: remove it, as the writer does on close. */
-  mx_store_remove_lock(store_dir);
-  free(x);
-  free(ids);
+  mx_store_remove_lock(path);
+  if (s == MX_OK)
+    s = mx_path_join(path, sizeof path, b->tmp, MX_COARSE_NAME, err);
+  if (s == MX_OK)
+    s = mx_coarse_write(c, path, bytes, xxh3, err);
+  mx_coarse_free(c);
   return s;
 }
 
-static void fill_manifest(const mx_builder *b, const mx_coarse_params *defaults,
-                          uint64_t coarse_bytes, uint64_t coarse_xxh3, uint64_t trained,
-                          mx_manifest *m) {
+static void fill_manifest(const mx_builder *b, const mx_first_stage_choice *fs,
+                          const mx_coarse_params *defaults, uint64_t coarse_bytes,
+                          uint64_t coarse_xxh3, uint64_t trained, mx_manifest *m) {
   mx_manifest_init(m);
+  m->first_stage = fs->kind;
+  m->first_stage_vectors = fs->vectors;
+  m->first_stage_query_vectors = fs->kind == MX_FIRST_STAGE_LEADING ? 0
+                                 : b->opts.first_stage_query_vectors;
+  snprintf(m->first_stage_trial, sizeof m->first_stage_trial, "%s", fs->trial);
   m->dim = b->dim;
   m->vectors_per_doc = b->stored_vectors;
   m->input_vectors_per_doc = b->input_vectors;
@@ -699,37 +850,11 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   b->store = NULL;
 
   mx_coarse_params defaults = {0};
-  /* The default rule sizes IVF lists from N; when the sample holds fewer
-   * vectors than N, size them from the sample, so every list trains on
-   * enough points. */
-  if (!b->factory[0])
-    mx_coarse_default_factory(b->n_docs < b->sample_n ? b->n_docs : b->sample_n, b->dim,
-                              b->factory, sizeof b->factory, &defaults);
-  if (b->opts.coarse_nprobe)
-    defaults.nprobe = b->opts.coarse_nprobe;
-  char path[PATH_MAX];
-  mx_coarse *c = NULL;
+  mx_first_stage_choice fs;
   uint64_t bytes = 0, xxh3 = 0, trained = 0;
-  mx_status s = mx_coarse_create(b->factory, b->dim, &c, err);
-  if (s == MX_OK)
-    s = mx_coarse_set_defaults(c, &defaults, err);
-  if (s == MX_OK)
-    mx_coarse_set_build_threads(c, (int)b->opts.threads);
-  if (s == MX_OK)
-    s = train_coarse(b, c, &trained, err);
-  if (s == MX_OK)
-    s = mx_path_join(path, sizeof path, b->tmp, MX_STORE_NAME, err);
-  if (s == MX_OK)
-    s = add_leading(b, c, path, err);
-  if (s == MX_OK)
-    s = mx_path_join(path, sizeof path, b->tmp, MX_COARSE_NAME, err);
-  if (s == MX_OK)
-    s = mx_coarse_write(c, path, &bytes, &xxh3, err);
-  mx_coarse_free(c);
-  if (s != MX_OK)
-    return s;
+  MX_TRY(build_coarse(b, &fs, &defaults, &bytes, &xxh3, &trained, err));
   mx_manifest m;
-  fill_manifest(b, &defaults, bytes, xxh3, trained, &m);
+  fill_manifest(b, &fs, &defaults, bytes, xxh3, trained, &m);
   MX_TRY(mx_manifest_write(b->tmp, &m, err));
   return publish(b, err);
 }

@@ -158,6 +158,25 @@ void mx_coarse_default_factory(uint64_t n_docs, uint32_t dim, char *factory, siz
     *defaults = p;
 }
 
+uint32_t mx_coarse_code_bytes(const char *factory, uint32_t dim) {
+  const char *pq = strstr(factory, "PQ");
+  if (pq && pq[2] >= '1' && pq[2] <= '9') {
+    char *end = NULL;
+    unsigned long m = strtoul(pq + 2, &end, 10), nbits = 8;
+    if (end && *end == 'x')
+      nbits = strtoul(end + 1, NULL, 10);
+    uint64_t bytes = ((uint64_t)m * nbits + 7) / 8;
+    return bytes > 0 && bytes < UINT32_MAX ? (uint32_t)bytes : 4 * dim;
+  }
+  if (strstr(factory, "SQ8"))
+    return dim;
+  if (strstr(factory, "SQ4"))
+    return (dim + 1) / 2;
+  if (strstr(factory, "SQfp16"))
+    return 2 * dim;
+  return 4 * dim;
+}
+
 /* Works out the kind of a freshly made or read index. */
 static mx_status coarse_wrap(FaissIndex *index, mx_coarse **out, mx_error *err) {
   mx_coarse *c = calloc(1, sizeof *c);

@@ -24,6 +24,13 @@ typedef struct mx_coarse_params {
 void mx_coarse_default_factory(uint64_t n_docs, uint32_t dim, char *factory, size_t cap,
                                mx_coarse_params *defaults);
 
+/* Estimated bytes one entry takes in an index made from `factory` (what
+ * the first-stage choice weighs against its memory budget): d for SQ8, d/2
+ * for SQ4, 2d for SQfp16, M for PQM (M * nbits / 8 for PQMxnbits), 4d
+ * otherwise (Flat codes). The list structure and ids (8 bytes per entry in
+ * FAISS's inverted lists) come on top. */
+uint32_t mx_coarse_code_bytes(const char *factory, uint32_t dim);
+
 /* Creates an untrained index from a FAISS factory string, inner-product
  * metric. An "IDMap," prefix is added where the index type needs one for
  * explicit ids. A string FAISS cannot parse is MX_ERR_INVALID_ARGUMENT

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "coarse.h"
+#include "first_stage.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "index_internal.h"
@@ -33,6 +34,8 @@ static void scratch_free(mx_scratch *s) {
   free(s->docs);
   free(s->kept);
   free(s->verified);
+  free(s->query_rows);
+  free(s->gather);
   free(s);
 }
 
@@ -138,11 +141,12 @@ static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error 
                    ix->dir, (unsigned long long)count, (unsigned long long)m->n_docs);
   MX_TRY(mx_path_join(path, sizeof path, ix->dir, MX_COARSE_NAME, err));
   MX_TRY(mx_coarse_read(path, m->coarse_bytes, m->coarse_xxh3, &ix->coarse, err));
-  if (mx_coarse_dim(ix->coarse) != m->dim || mx_coarse_count(ix->coarse) != m->n_docs)
+  uint64_t entries = mx_first_stage_coarse_entries(m);
+  if (mx_coarse_dim(ix->coarse) != m->dim || mx_coarse_count(ix->coarse) != entries)
     return mx_fail(err, MX_ERR_CORRUPT,
                    "'%s': coarse index has %llu vectors of dimension %u, the manifest says %llu of %u",
                    path, (unsigned long long)mx_coarse_count(ix->coarse), mx_coarse_dim(ix->coarse),
-                   (unsigned long long)m->n_docs, m->dim);
+                   (unsigned long long)entries, m->dim);
   mx_coarse_params defaults = {.nprobe = m->coarse_nprobe, .ef_search = m->coarse_ef_search};
   MX_TRY(mx_coarse_set_defaults(ix->coarse, &defaults, err));
   if (!opts->ignore_calibration)
@@ -198,6 +202,11 @@ mx_status mx_index_info(const mx_index *index, mx_info *out, mx_error *err) {
     out->store_bytes = mx_tree_bytes(path);
   snprintf(out->created, sizeof out->created, "%s", m->created);
   snprintf(out->library_version, sizeof out->library_version, "%s", m->library_version);
+  out->first_stage = m->first_stage;
+  out->first_stage_vectors = m->first_stage_vectors;
+  out->first_stage_query_vectors = m->first_stage_query_vectors;
+  out->coarse_entries = mx_first_stage_coarse_entries(m);
+  snprintf(out->first_stage_trial, sizeof out->first_stage_trial, "%s", m->first_stage_trial);
   return MX_OK;
 }
 

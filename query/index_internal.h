@@ -27,6 +27,12 @@ typedef struct mx_scratch {
   uint64_t *docs;     /* the current stage's candidates */
   mx_scored *kept;    /* top-k storage of the current stage */
   uint32_t *verified; /* vectors already checksummed, per candidate */
+  /* The first stage's working memory (candidates.c), grown on demand:
+   * query rows sent to the coarse index, and multi's gathered entries. */
+  float *query_rows;
+  size_t query_rows_cap; /* floats */
+  void *gather;          /* multi's results and accumulators */
+  size_t gather_cap;     /* bytes */
 } mx_scratch;
 
 struct mx_index {

@@ -1,6 +1,6 @@
-/* search.c: the search API: coarse candidates -> prefetch -> exact MaxSim
- * rescoring in place from the LMDB map, optionally as a cascade of growing
- * budgets; one query (mx_search) or many over a thread pool. The index
+/* search.c: the search API: first-stage candidates (candidates.c) ->
+ * prefetch -> exact MaxSim rescoring in place from the LMDB map, optionally
+ * as a cascade of growing budgets; one query (mx_search) or many over a thread pool. The index
  * handle itself is index.c's. */
 #include <limits.h>
 #include <math.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "candidates.h"
 #include "clock.h"
 #include "coarse.h"
 #include "index_internal.h"
@@ -193,16 +194,9 @@ static mx_status search_in(mx_index *ix, mx_store_txn *txn, mx_scratch *s, const
                            mx_error *err) {
   uint64_t t0 = mx_now_ns();
   mx_coarse_params cp = {.nprobe = o->nprobe, .ef_search = o->ef_search};
-  MX_TRY(mx_coarse_search(ix->coarse, 1, query, (uint32_t)n_cand, &cp, s->coarse_scores,
-                          s->coarse_ids, err));
   size_t n = 0;
-  for (size_t i = 0; i < n_cand; i++)
-    if (s->coarse_ids[i] >= 0) {
-      s->docs[n] = (uint64_t)s->coarse_ids[i];
-      s->kept[n] = (mx_scored){s->coarse_scores[i], s->docs[n]};
-      s->verified[n] = 0;
-      n++;
-    }
+  MX_TRY(mx_first_stage_candidates(ix, s, query, plan[n_plan - 1].r_q, n_cand, o->coarse_only, &cp,
+                                   &n, err));
   st->candidates = n;
   st->coarse_ms = mx_ms_since(t0);
   if (o->coarse_only) {
@@ -245,7 +239,8 @@ mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vector
   mx_stage plan[MX_MAX_STAGES + 1];
   uint32_t n_plan = 0, max_r_q = 1;
   MX_TRY(plan_stages(index, o, n_query_vectors, plan, &n_plan, &max_r_q, err));
-  MX_TRY(check_query(index, query, o->coarse_only ? 1 : max_r_q, err));
+  uint32_t first_stage_rows = mx_candidates_query_vectors(index, plan[n_plan - 1].r_q);
+  MX_TRY(check_query(index, query, o->coarse_only ? first_stage_rows : max_r_q, err));
   uint64_t n_docs = index->manifest.n_docs;
   size_t n_cand = o->candidates > o->k ? o->candidates : o->k;
   if (n_cand > n_docs)

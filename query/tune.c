@@ -18,6 +18,7 @@
 #include "index_internal.h"
 #include "metaidx.h"
 #include "metrics.h"
+#include "pseudo.h"
 #include "record.h"
 #include "status.h"
 #include "store.h"
@@ -50,20 +51,6 @@ typedef struct sample {
   uint64_t *source;     /* pseudo-query i was drawn from document source[i]; NULL for user */
 } sample;
 
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s) { return (double)(splitmix64(s) >> 11) / 9007199254740992.0; }
-
-static double gaussian(uint64_t *s) {
-  double u = uniform01(s), v = uniform01(s);
-  return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-
 /* Pseudo-query i: document source[i] (one per stratum of N / n, so all
  * distinct), its first r stored vectors (cycled when it has fewer), each
  * plus Gaussian noise of norm `noise` times the vector's, then normalised. */
@@ -86,7 +73,7 @@ static mx_status draw_pseudo(mx_index *ix, uint32_t n, uint32_t r, float noise, 
   mx_status rc = mx_store_txn_begin(ix->store, &txn, err);
   uint32_t prefix = r < stored ? r : stored;
   for (uint32_t i = 0; rc == MX_OK && i < n; i++) {
-    uint64_t doc = (uint64_t)(((double)i + uniform01(&rng)) * (double)m->n_docs / n);
+    uint64_t doc = (uint64_t)(((double)i + mx_uniform01(&rng)) * (double)m->n_docs / n);
     if (doc >= m->n_docs)
       doc = m->n_docs - 1;
     s->source[i] = doc;
@@ -94,20 +81,7 @@ static mx_status draw_pseudo(mx_index *ix, uint32_t n, uint32_t r, float noise, 
     rc = mx_store_read_prefix(txn, doc, prefix, 0, &view, err);
     for (uint32_t j = 0; rc == MX_OK && j < r; j++) {
       mx_record_decode_vector(&view, j % prefix, v);
-      double vn = 0, gn = 0;
-      float *q = s->owned + ((size_t)i * r + j) * d;
-      for (uint32_t x = 0; x < d; x++) {
-        vn += (double)v[x] * v[x];
-        q[x] = (float)gaussian(&rng);
-        gn += (double)q[x] * q[x];
-      }
-      double scale = gn > 0 ? noise * sqrt(vn) / sqrt(gn) : 0, qn = 0;
-      for (uint32_t x = 0; x < d; x++) {
-        q[x] = (float)(v[x] + scale * q[x]);
-        qn += (double)q[x] * q[x];
-      }
-      for (uint32_t x = 0; x < d && qn > 0; x++)
-        q[x] = (float)(q[x] / sqrt(qn));
+      mx_pseudo_vector(v, d, noise, &rng, s->owned + ((size_t)i * r + j) * d);
     }
   }
   mx_store_txn_end(txn);

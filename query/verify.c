@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "coarse.h"
+#include "first_stage.h"
 #include "fsutil.h"
 #include "index_internal.h"
 #include "layout.h"
@@ -91,10 +92,10 @@ mx_status mx_index_verify(const char *dir, mx_problem_fn fn, void *ctx,
     mx_error_clear(&e);
     if (mx_coarse_read(coarse_path, m.coarse_bytes, m.coarse_xxh3, &c, &e) != MX_OK)
       problem(&v, "%s", e.message);
-    else if (mx_coarse_count(c) != m.n_docs || mx_coarse_dim(c) != m.dim)
+    else if (mx_coarse_count(c) != mx_first_stage_coarse_entries(&m) || mx_coarse_dim(c) != m.dim)
       problem(&v, "%s: %llu vectors of dimension %u, the manifest says %llu of %u", coarse_path,
               (unsigned long long)mx_coarse_count(c), mx_coarse_dim(c),
-              (unsigned long long)m.n_docs, m.dim);
+              (unsigned long long)mx_first_stage_coarse_entries(&m), m.dim);
     mx_coarse_free(c);
   }
   verify_store(&v, &m, have_manifest);

@@ -190,6 +190,33 @@ static mx_status parse_hex(const char *field, const char *s, unsigned char *out,
   return MX_OK;
 }
 
+/* The first-stage fields, new in 2.1 (required from then on); a 2.0
+ * manifest's coarse index holds the leading vectors. */
+static mx_status parse_first_stage(const json_t *root, mx_manifest *m, mx_error *err) {
+  m->first_stage = MX_FIRST_STAGE_LEADING;
+  m->first_stage_vectors = 1;
+  m->first_stage_query_vectors = 0;
+  m->first_stage_trial[0] = '\0';
+  if (m->format_minor < 1)
+    return MX_OK;
+  char buf[32];
+  MX_TRY(get_string(root, "first_stage", buf, sizeof buf, 0, err));
+  if (mx_first_stage_parse(buf, &m->first_stage, NULL) != MX_OK ||
+      m->first_stage == MX_FIRST_STAGE_AUTO)
+    return mx_fail(err, MX_ERR_FORMAT,
+                   "manifest: field 'first_stage' is '%s', not one of leading, pooled, multi", buf);
+  MX_TRY(get_u32(root, "first_stage_vectors", 1, m->vectors_per_doc, &m->first_stage_vectors,
+                 err));
+  if (m->first_stage == MX_FIRST_STAGE_LEADING && m->first_stage_vectors != 1)
+    return mx_fail(err, MX_ERR_FORMAT,
+                   "manifest: field 'first_stage_vectors' is %u, but a leading first stage has 1",
+                   m->first_stage_vectors);
+  MX_TRY(get_u32(root, "first_stage_query_vectors", 0, MX_MAX_VECTORS,
+                 &m->first_stage_query_vectors, err));
+  return get_string(root, "first_stage_trial", m->first_stage_trial, sizeof m->first_stage_trial,
+                    1, err);
+}
+
 static mx_status parse_fields(const json_t *root, const char *text, size_t len, mx_manifest *m,
                               mx_error *err) {
   json_t *v;
@@ -281,7 +308,7 @@ static mx_status parse_fields(const json_t *root, const char *text, size_t len, 
   MX_TRY(get_string(root, "created", m->created, sizeof m->created, 0, err));
   MX_TRY(
       get_string(root, "library_version", m->library_version, sizeof m->library_version, 0, err));
-  return MX_OK;
+  return parse_first_stage(root, m, err);
 }
 
 mx_status mx_manifest_parse(const char *json, size_t len, mx_manifest *out, mx_error *err) {
@@ -316,6 +343,8 @@ void mx_manifest_init(mx_manifest *m) {
   m->dtype = MX_DTYPE_F16;
   snprintf(m->metric, sizeof m->metric, "ip");
   m->id_kind = MX_IDS_ROW;
+  m->first_stage = MX_FIRST_STAGE_LEADING;
+  m->first_stage_vectors = 1;
   snprintf(m->library_version, sizeof m->library_version, "%s", mx_version());
 }
 
@@ -388,6 +417,14 @@ mx_status mx_manifest_format(const mx_manifest *m, char **out, mx_error *err) {
     set(root, "coarse_xxh3", json_string(hex), &ok);
     set(root, "created", fixed_string(m->created, sizeof m->created), &ok);
     set(root, "library_version", fixed_string(m->library_version, sizeof m->library_version), &ok);
+    if (m->format_minor >= 1) {
+      const char *fs = mx_first_stage_name(m->first_stage);
+      set(root, "first_stage", fs ? json_string(fs) : NULL, &ok);
+      set(root, "first_stage_vectors", json_integer(m->first_stage_vectors), &ok);
+      set(root, "first_stage_query_vectors", json_integer(m->first_stage_query_vectors), &ok);
+      set(root, "first_stage_trial", fixed_string(m->first_stage_trial, sizeof m->first_stage_trial),
+          &ok);
+    }
     set(root, "manifest_xxh3", json_string("0000000000000000"), &ok); /* sealed below */
   }
   json_decref(budgets);

@@ -10,7 +10,7 @@
 #include "metaidx.h"
 
 #define MX_FORMAT_MAJOR 2 /* 2.0: index_id, manifest_xxh3, record version 2 */
-#define MX_FORMAT_MINOR 0
+#define MX_FORMAT_MINOR 1 /* 2.1: first_stage fields (2.0 reads as the leading vector) */
 
 /* Bytes of an index's identity: random, made once per build, written into
  * the manifest ("index_id") and the store's meta (MX_META_INDEX_ID), so a
@@ -40,6 +40,10 @@ typedef struct mx_manifest {
   uint64_t coarse_xxh3;
   char created[32];          /* ISO 8601 UTC */
   char library_version[32];
+  mx_first_stage first_stage;         /* what coarse.faiss holds (never AUTO) */
+  uint32_t first_stage_vectors;       /* m: 1 for leading */
+  uint32_t first_stage_query_vectors; /* cap on query vectors used; 0 = none */
+  char first_stage_trial[256];        /* what the build measured, or "" */
 } mx_manifest;
 
 /* Zeroes m, then sets the current format version, dtype f16, metric "ip",

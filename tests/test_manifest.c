@@ -34,6 +34,10 @@ static mx_manifest sample(void) {
   for (int i = 0; i < MX_INDEX_ID_BYTES; i++)
     m.index_id[i] = (unsigned char)(0xf1 - 17 * i);
   snprintf(m.created, sizeof m.created, "2026-12-01T21:40:05Z");
+  m.first_stage = MX_FIRST_STAGE_MULTI;
+  m.first_stage_vectors = 4;
+  m.first_stage_query_vectors = 3;
+  snprintf(m.first_stage_trial, sizeof m.first_stage_trial, "2000 docs: leading 900 multi-4 300");
   return m;
 }
 
@@ -62,6 +66,10 @@ static void assert_same(const mx_manifest *a, const mx_manifest *b) {
   cr_assert_eq(a->coarse_xxh3, b->coarse_xxh3);
   cr_assert_str_eq(a->created, b->created);
   cr_assert_str_eq(a->library_version, b->library_version);
+  cr_assert_eq(a->first_stage, b->first_stage);
+  cr_assert_eq(a->first_stage_vectors, b->first_stage_vectors);
+  cr_assert_eq(a->first_stage_query_vectors, b->first_stage_query_vectors);
+  cr_assert_str_eq(a->first_stage_trial, b->first_stage_trial);
 }
 
 static char *formatted(const mx_manifest *m) {
@@ -127,7 +135,8 @@ static const char *const all_fields[] = {
     "coarse_nprobe", "coarse_ef_search", "train_sample",
     "seed",          "coarse_bytes",     "coarse_xxh3",
     "created",       "library_version",  "index_id",
-    "manifest_xxh3"};
+    "first_stage",   "first_stage_vectors", "first_stage_query_vectors",
+    "first_stage_trial", "manifest_xxh3"};
 #define N_FIELDS (sizeof all_fields / sizeof all_fields[0])
 
 Test(manifest, every_field_is_written) {
@@ -216,10 +225,45 @@ Test(manifest, out_of_range_values) {
   expect_bad("budgets", json_loads("[[1,1],[2,\"4\"]]", 0, NULL), MX_ERR_FORMAT,
              "'budgets[1].r_c'");
   expect_bad("budgets", json_loads("[[1,1],{}]", 0, NULL), MX_ERR_FORMAT, "'budgets[1]'");
+  expect_bad("first_stage", json_string("auto"), MX_ERR_FORMAT, "'first_stage'");
+  expect_bad("first_stage", json_string("colbert"), MX_ERR_FORMAT, "'first_stage'");
+  expect_bad("first_stage_vectors", json_integer(0), MX_ERR_FORMAT, "'first_stage_vectors'");
+  expect_bad("first_stage_vectors", json_integer(17), MX_ERR_FORMAT, "'first_stage_vectors'");
   json_t *many = json_array();
   for (int i = 0; i < MX_MAX_BUDGETS + 1; i++)
     json_array_append_new(many, json_pack("[ii]", 1, 1));
   expect_bad("budgets", many, MX_ERR_FORMAT, "'budgets'");
+}
+
+/* 2.0 had no first-stage fields: its coarse index holds leading vectors. */
+Test(manifest, format_2_0_reads_as_the_leading_vector) {
+  json_t *root = sample_json();
+  json_object_set_new(root, "format_minor", json_integer(0));
+  json_object_del(root, "first_stage");
+  json_object_del(root, "first_stage_vectors");
+  json_object_del(root, "first_stage_query_vectors");
+  json_object_del(root, "first_stage_trial");
+  json_t *seal = json_object_get(root, "manifest_xxh3");
+  json_incref(seal);
+  json_object_del(root, "manifest_xxh3");
+  json_object_set_new(root, "manifest_xxh3", seal);
+  char *text = json_dumps(root, 0);
+  cr_assert_eq(mx_manifest_seal(text, strlen(text), NULL), MX_OK);
+  mx_manifest m;
+  mx_error err;
+  cr_assert_eq(mx_manifest_parse(text, strlen(text), &m, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(m.first_stage, MX_FIRST_STAGE_LEADING);
+  cr_assert_eq(m.first_stage_vectors, 1);
+  cr_assert_eq(m.first_stage_query_vectors, 0);
+  cr_assert_str_eq(m.first_stage_trial, "");
+  free(text);
+  json_decref(root);
+  /* A leading first stage has exactly one vector. */
+  root = sample_json();
+  json_object_set_new(root, "first_stage", json_string("leading"));
+  cr_assert_eq(parse_json(root, &err), MX_ERR_FORMAT);
+  cr_assert_not_null(strstr(err.message, "'first_stage_vectors'"), "%s", err.message);
+  json_decref(root);
 }
 
 Test(manifest, newer_major_version_refused) {

@@ -303,6 +303,8 @@ static void catch_signals(int on) {
 int cmd_build(int argc, char **argv) {
   const char *out = NULL, *dtype_name = "f16", *budgets = NULL, *coarse = NULL, *ids_path = NULL;
   uint32_t keep = 0, nprobe = 0, threads = 0, batch = 1024;
+  const char *first_stage = "auto";
+  uint32_t fs_vectors = 0, fs_query_vectors = 0, fs_max_bytes = 0;
   uint64_t train_sample = 0, seed = 42;
   int overwrite = 0, normalize = 0, no_progress = 0;
   cli_opt opts[] = {
@@ -317,6 +319,16 @@ int cmd_build(int argc, char **argv) {
        0, 0},
       {"train-sample", CLI_U64, &train_sample, "N",
        "leading vectors to train the coarse index on (default chosen)", 0, 0},
+      {"first-stage", CLI_STRING, &first_stage, "auto|leading|pooled|multi",
+       "what the coarse index holds per document (default auto: measured at build, see "
+       "docs/first_stage.md)",
+       0, 0},
+      {"first-stage-vectors", CLI_U32, &fs_vectors, "M",
+       "document vectors pooled or indexed by pooled/multi (default measured, or 4)", 0, 0},
+      {"first-stage-query-vectors", CLI_U32, &fs_query_vectors, "R",
+       "most query vectors the first stage uses (default all the budget scores)", 0, 0},
+      {"first-stage-max-bytes", CLI_U32, &fs_max_bytes, "B",
+       "coarse-index bytes per document auto may choose (default 4096)", 0, 0},
       {"ids", CLI_STRING, &ids_path, "FILE",
        "external ids: .npy uint64 [N], or text with one string per line (default: row numbers)",
        0, 0},
@@ -353,6 +365,13 @@ int cmd_build(int argc, char **argv) {
     if (mx_budgets_parse(budgets, bo.budgets, MX_MAX_BUDGETS, &bo.n_budgets, &perr) != MX_OK)
       return cli_usage_error("build", "invalid value for --budgets: %s", perr.message);
   }
+  if (mx_first_stage_parse(first_stage, &bo.first_stage, &err) != MX_OK)
+    return cli_usage_error("build", "invalid value '%s' for --first-stage: expected auto, "
+                                    "leading, pooled or multi",
+                           first_stage);
+  bo.first_stage_vectors = fs_vectors;
+  bo.first_stage_query_vectors = fs_query_vectors;
+  bo.first_stage_max_bytes = fs_max_bytes;
   if (batch == 0)
     return cli_usage_error("build", "--batch must be at least 1");
   if (cli_check_threads("build", threads))

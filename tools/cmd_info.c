@@ -60,7 +60,15 @@ int cmd_info(int argc, char **argv) {
   json_object_set_new(o, "coarse_factory", json_string(in.coarse_factory));
   json_object_set_new(o, "coarse_nprobe", json_integer(in.coarse_nprobe));
   json_object_set_new(o, "coarse_ef_search", json_integer(in.coarse_ef_search));
+  const char *fs = mx_first_stage_name(in.first_stage);
+  json_object_set_new(o, "first_stage", fs ? json_string(fs) : json_integer(in.first_stage));
+  json_object_set_new(o, "first_stage_vectors", json_integer(in.first_stage_vectors));
+  json_object_set_new(o, "first_stage_query_vectors", json_integer(in.first_stage_query_vectors));
+  json_object_set_new(o, "first_stage_trial", json_string(in.first_stage_trial));
+  json_object_set_new(o, "coarse_entries", json_integer((json_int_t)in.coarse_entries));
   json_object_set_new(o, "coarse_bytes", json_integer((json_int_t)in.coarse_bytes));
+  json_object_set_new(o, "coarse_bytes_per_doc",
+                      json_real(in.n_docs ? (double)in.coarse_bytes / (double)in.n_docs : 0));
   json_object_set_new(o, "store_bytes", json_integer((json_int_t)in.store_bytes));
   json_object_set_new(o, "bytes_per_doc",
                       json_real(in.n_docs ? (double)in.store_bytes / (double)in.n_docs : 0));

@@ -68,6 +68,10 @@ class BuildOptions(ctypes.Structure):
         ("normalize", c_int),
         ("progress", PROGRESS_FN),
         ("progress_ctx", c_void_p),
+        ("first_stage", c_int),
+        ("first_stage_vectors", c_u32),
+        ("first_stage_query_vectors", c_u32),
+        ("first_stage_max_bytes", c_u32),
     ]
 
 
@@ -93,6 +97,11 @@ class Info(ctypes.Structure):
         ("store_bytes", c_u64),
         ("created", ctypes.c_char * 32),
         ("library_version", ctypes.c_char * 32),
+        ("first_stage", c_int),
+        ("first_stage_vectors", c_u32),
+        ("first_stage_query_vectors", c_u32),
+        ("coarse_entries", c_u64),
+        ("first_stage_trial", ctypes.c_char * 256),
     ]
 
 
@@ -167,6 +176,8 @@ _PROTOTYPES = {
     "mx_dtype_name": (c_char_p, [c_int]),
     "mx_dtype_parse": (c_int, [c_char_p, P(c_int), P(Error)]),
     "mx_simd_path": (c_char_p, []),
+    "mx_first_stage_name": (c_char_p, [c_int]),
+    "mx_first_stage_parse": (c_int, [c_char_p, P(c_int), P(Error)]),
     "mx_build_options_init": (None, [c_void_p]),
     "mx_builder_open": (c_int, [c_char_p, c_u32, c_u32, c_void_p, P(c_void_p), P(Error)]),
     "mx_builder_add": (c_int, [c_void_p, c_u64, c_void_p, c_void_p, c_void_p, c_void_p, c_int,

@@ -19,6 +19,14 @@ def _dtype(name):
     return out.value
 
 
+def _first_stage(name):
+    err = new_error()
+    out = ctypes.c_int()
+    check(lib.mx_first_stage_parse(str(name).encode(), ctypes.byref(out), ctypes.byref(err)),
+          err)
+    return out.value
+
+
 def _id_kind(ids):
     """The mx_id_kind of an ids sequence (None -> row numbers)."""
     if ids is None:
@@ -134,7 +142,8 @@ class _Builder:
 
 def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=None, threads=None,
           progress=True, overwrite=False, normalize=False, nprobe=None, train_sample=None,
-          expected_docs=None, seed=None):
+          expected_docs=None, seed=None, first_stage="auto", first_stage_vectors=None,
+          first_stage_query_vectors=None):
     """Builds the index directory `path` from documents of R nested vectors of d
     floats each.
 
@@ -156,6 +165,10 @@ def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=Non
     overwrite: replace an index already at `path`.
     normalize: L2-normalise vectors; by default unnormalised ones are refused.
     nprobe, train_sample, expected_docs, seed: see mx_build_options.
+    first_stage: what the coarse index holds per document: "auto" (default:
+        measured at build time), "leading", "pooled" or "multi"
+        (docs/first_stage.md); first_stage_vectors (m) and
+        first_stage_query_vectors: see mx_build_options.
 
     Raises a metaidx.Error subclass (BadInputError for NaN/Inf, zero or
     unnormalised vectors, ExistsError for an existing index or a duplicate id,
@@ -188,6 +201,12 @@ def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=Non
         opts.threads = u32("threads", threads, 1)
     if seed is not None:
         opts.seed = u64("seed", seed)
+    opts.first_stage = _first_stage(first_stage)
+    if first_stage_vectors is not None:
+        opts.first_stage_vectors = u32("first_stage_vectors", first_stage_vectors, 1)
+    if first_stage_query_vectors is not None:
+        opts.first_stage_query_vectors = u32("first_stage_query_vectors",
+                                             first_stage_query_vectors, 1)
     opts.overwrite = 1 if overwrite else 0
     opts.normalize = 1 if normalize else 0
     callback_error = []

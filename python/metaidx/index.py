@@ -271,6 +271,11 @@ class Index:
             "coarse_nprobe": i.coarse_nprobe, "coarse_ef_search": i.coarse_ef_search,
             "coarse_bytes": i.coarse_bytes, "store_bytes": i.store_bytes,
             "created": i.created.decode(), "library_version": i.library_version.decode(),
+            "first_stage": (lib.mx_first_stage_name(i.first_stage) or b"?").decode(),
+            "first_stage_vectors": i.first_stage_vectors,
+            "first_stage_query_vectors": i.first_stage_query_vectors,
+            "coarse_entries": i.coarse_entries,
+            "first_stage_trial": i.first_stage_trial.decode(),
             "simd": lib.mx_simd_path().decode(), "path": self.path,
         }
 

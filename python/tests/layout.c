@@ -31,7 +31,9 @@ int main(void) {
   F(mx_build_options, expected_docs); F(mx_build_options, id_kind);
   F(mx_build_options, threads); F(mx_build_options, seed); F(mx_build_options, overwrite);
   F(mx_build_options, normalize); F(mx_build_options, progress);
-  F(mx_build_options, progress_ctx); E();
+  F(mx_build_options, progress_ctx); F(mx_build_options, first_stage);
+  F(mx_build_options, first_stage_vectors); F(mx_build_options, first_stage_query_vectors);
+  F(mx_build_options, first_stage_max_bytes); E();
   S(mx_open_options); F(mx_open_options, max_readers); F(mx_open_options, verify);
   F(mx_open_options, ignore_calibration); E();
   S(mx_info);
@@ -39,7 +41,9 @@ int main(void) {
   F(mx_info, vectors_per_doc); F(mx_info, dtype); F(mx_info, n_docs); F(mx_info, n_budgets);
   F(mx_info, budgets); F(mx_info, id_kind); F(mx_info, coarse_factory);
   F(mx_info, coarse_nprobe); F(mx_info, coarse_ef_search); F(mx_info, coarse_bytes);
-  F(mx_info, store_bytes); F(mx_info, created); F(mx_info, library_version); E();
+  F(mx_info, store_bytes); F(mx_info, created); F(mx_info, library_version);
+  F(mx_info, first_stage); F(mx_info, first_stage_vectors); F(mx_info, first_stage_query_vectors);
+  F(mx_info, coarse_entries); F(mx_info, first_stage_trial); E();
   S(mx_search_options);
   F(mx_search_options, k); F(mx_search_options, r_q); F(mx_search_options, r_c);
   F(mx_search_options, candidates); F(mx_search_options, nprobe);

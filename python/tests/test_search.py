@@ -238,3 +238,35 @@ def test_cached_and_uncached_options_agree(index, corpus):
         np.testing.assert_array_equal(a[0], other[0])
         np.testing.assert_array_equal(a[1], other[1])
     assert len(index.search(query, k=7, budget=(2, 3))[0]) == 7  # k is part of the key
+
+
+@pytest.mark.parametrize("first_stage", ["leading", "pooled", "multi"])
+def test_each_first_stage_equals_numpy_maxsim_at_all_candidates(tmp_path, corpus, first_stage):
+    metaidx.build(tmp_path / "ix", corpus["docs"], dtype=corpus["dtype"], first_stage=first_stage,
+                  first_stage_vectors=None if first_stage == "leading" else 3)
+    docs = stored(corpus["docs"], corpus["dtype"])
+    with metaidx.Index(tmp_path / "ix") as ix:
+        info = ix.info
+        assert info["first_stage"] == first_stage
+        m = 1 if first_stage == "leading" else 3
+        assert info["first_stage_vectors"] == m
+        assert info["coarse_entries"] == len(docs) * (m if first_stage == "multi" else 1)
+        for query in corpus["queries"]:
+            ref = maxsim(query, docs, 2, 3)
+            ids, scores = ix.search(query, k=11, budget=(2, 3), candidates=len(docs))
+            assert_matches_reference(ids, scores, ref, 11)
+
+
+def test_auto_first_stage_is_recorded(tmp_path):
+    rng = np.random.default_rng(23)
+    metaidx.build(tmp_path / "ix", unit_vectors(rng, (400, 6, 16)))
+    with metaidx.Index(tmp_path / "ix") as ix:
+        info = ix.info
+        assert info["first_stage"] in ("leading", "pooled", "multi")
+        assert "pseudo-queries" in info["first_stage_trial"]
+
+
+def test_unknown_first_stage_is_refused(tmp_path):
+    rng = np.random.default_rng(29)
+    with pytest.raises(metaidx.InvalidArgumentError, match="first stage"):
+        metaidx.build(tmp_path / "ix", unit_vectors(rng, (10, 2, 8)), first_stage="colbert")
