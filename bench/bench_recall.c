@@ -8,6 +8,9 @@
  *                [--first-stage auto,leading,pooled,multi] [--fs-vectors M]
  *                [--fs-query-vectors R]
  *                [--reuse] (search indexes already at DIR/index-KIND)
+ *                [--write-npy] (only write DIR/docs.npy [N, R_c, d] and
+ *                 DIR/queries.npy [Q, R_q, d], float32, for other tools,
+ *                 e.g. bench/token_pipeline.py)
  *
  * One index per first-stage kind in --first-stage (default "auto,leading",
  * i.e. the build's own choice beside today's leading vector), built from
@@ -38,6 +41,7 @@
 #include "clock.h"
 #include "metaidx.h"
 #include "metrics.h"
+#include "npy.h"
 
 typedef struct gen {
   uint64_t n;
@@ -242,6 +246,46 @@ static int measure(mx_index *ix, const gen *g, const float *qs,
   return 0;
 }
 
+/* Writes the collection and its queries as .npy files (streamed). */
+static int write_npy(const gen *g, const char *dir) {
+  char path[4096];
+  mx_error err = {0};
+  mx_npy_writer *w = NULL;
+  float *x = malloc((size_t)g->rc * g->d * sizeof(float)), *mean = malloc(g->d * sizeof(float));
+  if (!x || !mean)
+    return fail("out of memory", NULL);
+  snprintf(path, sizeof path, "%s/docs.npy", dir);
+  uint64_t shape[3] = {g->n, g->rc, g->d};
+  if (mx_npy_writer_open(path, MX_NPY_F32, 3, shape, &w, &err) != MX_OK)
+    return fail(path, &err);
+  for (uint64_t i = 0; i < g->n; i++) {
+    gen_doc(g, i, x, mean);
+    if (mx_npy_writer_write(w, x, (size_t)g->rc * g->d * sizeof(float), &err) != MX_OK)
+      return fail(path, &err);
+  }
+  if (mx_npy_writer_close(w, &err) != MX_OK)
+    return fail(path, &err);
+  snprintf(path, sizeof path, "%s/queries.npy", dir);
+  uint64_t qshape[3] = {g->nq, g->rq, g->d};
+  if (mx_npy_writer_open(path, MX_NPY_F32, 3, qshape, &w, &err) != MX_OK)
+    return fail(path, &err);
+  for (uint32_t q = 0; q < g->nq; q++) {
+    float *qv = malloc((size_t)g->rq * g->d * sizeof(float));
+    if (!qv)
+      return fail("out of memory", NULL);
+    gen_query(g, q, qv, x, mean);
+    mx_status st = mx_npy_writer_write(w, qv, (size_t)g->rq * g->d * sizeof(float), &err);
+    free(qv);
+    if (st != MX_OK)
+      return fail(path, &err);
+  }
+  if (mx_npy_writer_close(w, &err) != MX_OK)
+    return fail(path, &err);
+  free(x);
+  free(mean);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   gen g = {.n = 50000,
            .d = 128,
@@ -256,11 +300,15 @@ int main(int argc, char **argv) {
   const char *dir = NULL, *cands_arg = "100,200,500,1000,2000",
              *kinds_arg = "auto,leading";
   uint32_t fs_vectors = 0, fs_query_vectors = 0;
-  int reuse = 0;
+  int reuse = 0, npy_only = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--reuse") == 0) {
       reuse = 1;
+      continue;
+    }
+    if (strcmp(a, "--write-npy") == 0) {
+      npy_only = 1;
       continue;
     }
     if (!v) {
@@ -331,6 +379,8 @@ int main(int argc, char **argv) {
           NULL);
   }
   mkdir(dir, 0755);
+  if (npy_only)
+    return write_npy(&g, dir);
   printf("{\"kind\":\"collection\",\"n\":%llu,\"d\":%u,\"rc\":%u,\"rq\":%u,"
          "\"topics\":%u,"
          "\"facets\":%u,\"noise\":%.3f,\"nest\":%.3f,\"seed\":%llu,\"queries\":"

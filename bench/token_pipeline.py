@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--per-vector", default="32,64,128,256,512")
     ap.add_argument("--candidates", default="0,100,200,500,1000")
     ap.add_argument("--first-stage", default="auto,leading")
-    ap.add_argument("--nlist", type=int, default=0, help="IVF lists (default 4 sqrt(entries))")
+    ap.add_argument("--nlist", type=int, default=1024, help="IVF lists")
     ap.add_argument("--pq", type=int, default=32, help="PQ sub-quantizers (bytes per vector)")
     ap.add_argument("--nprobe", type=int, default=16)
     a = ap.parse_args()
@@ -97,12 +97,12 @@ def main():
     stored = np.asarray(docs[:, :r_c, :], dtype=np.float16).astype(np.float32)
     flat = np.ascontiguousarray(stored.reshape(-1, d))
     owner = np.repeat(np.arange(n, dtype=np.int64), r_c)
-    nlist = a.nlist or int(4 * np.sqrt(len(flat)))
+    nlist = a.nlist
     t0 = time.perf_counter()
     quant = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFPQ(quant, d, nlist, a.pq, 8, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(0)
-    sample = flat[rng.choice(len(flat), size=min(len(flat), 40 * nlist * 4), replace=False)]
+    sample = flat[rng.choice(len(flat), size=min(len(flat), 64 * nlist), replace=False)]
     index.train(sample)
     index.add(flat)
     index.nprobe = a.nprobe
