@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "first_stage.h"
 #include "pseudo.h"
 #include "record.h"
@@ -415,7 +416,11 @@ mx_status mx_first_stage_trial(const mx_first_stage_trial_input *in,
                    "first-stage trial: bad arguments");
   memset(out, 0, sizeof *out);
   trial t = {.in = in};
+  uint64_t t0 = mx_now_ns();
   mx_status rc = run(&t, out, err);
+  size_t len = strlen(out->trial);
+  if (rc == MX_OK)
+    append(out->trial, sizeof out->trial, &len, "; %.2f s", mx_ms_since(t0) / 1000);
   free(t.docs);
   free(t.pooled);
   free(t.queries);
