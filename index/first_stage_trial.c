@@ -11,17 +11,23 @@
  * - the truth at budget (r_q, r_c): the top 10 of sum_i max_{j<r_c} G[i][j]
  *   over the sample without the query's own document;
  * - leading: G[0][0];
- * - multi over m vectors with r query vectors: sum_{i<r} max_{j<m} G[i][j]
- *   (the FAISS search returns only the nearest entries, so the search's
- *   approximate MaxSim can only be worse: the multi cost carries a factor,
- *   MULTI_COST, for that and for its r coarse searches per query);
+ * - multi over m vectors with r query vectors, simulated as the search
+ *   runs it (query/candidates.c): each row i keeps its k' best entries
+ *   G[i][j<m] over the sample, a kept document scores the sum over rows
+ *   of its best kept entry or the row's lowest kept score, and the k' best
+ *   documents are the candidates; measured at a grid of k' (10, x1.25, ...);
  * - pooled over m: <normalised sum of q_0..q_{r-1}, normalised mean of
  *   d_0..d_{m-1}>, computed from its own vectors.
  * For each candidate first stage and budget, the ranks of the true top 10
- * under the candidate's score give the smallest k' whose mean recall@10
- * over the queries reaches TARGET_RECALL; scaled by N / S, that estimates
- * the candidate count the full collection needs. A candidate's cost is the
- * geometric mean of its k' over the budgets (times MULTI_COST for multi).
+ * under the candidate's score (multi: the grid) give the smallest k' whose
+ * mean recall@10 over the queries reaches TARGET_RECALL; scaled by N / S,
+ * that estimates the candidate count the full collection needs. A
+ * candidate's cost is the geometric mean over the budgets of its k', for
+ * multi times (1 + MULTI_COST_PER_ROW * r): a multi search runs r coarse
+ * searches of k' each and gathers their results, which measured about as
+ * much again per query vector as the rescoring of its candidates
+ * (bench/token_pipeline.py, N = 100k, d = 128: multi-4 at k' = 200 took
+ * 8.0 ms, pooled at 200 1.2 ms, at 500 15.5 and 7.2 ms).
  *
  * Which budgets: those with r_c <= MAX_TRIAL_RC (all of MetaEmbed's but the
  * largest), or, when none is, the smallest; the larger budgets' ranking is
@@ -56,7 +62,7 @@
 #define MAX_TRIAL_RC 16u
 #define TARGET_RECALL 0.95
 #define TRUTH_K 10u
-#define MULTI_COST 2.0
+#define MULTI_COST_PER_ROW 0.5
 #define KEEP_LEADING 0.8
 #define PSEUDO_NOISE 1.0f /* as mx_tune_options_init's default */
 #define MAX_CANDIDATES 6  /* leading + pooled x3 + multi x2 */
@@ -67,7 +73,8 @@ typedef struct candidate {
   double log_sum; /* of k' over the budgets */
   uint32_t budgets;
   double cost;
-  uint32_t *hist; /* per budget being measured: truths at each rank (1..S) */
+  uint32_t *hist; /* per budget measured: truths at each rank (1..S); for
+                     multi, truths retrieved at each grid k' */
 } candidate;
 
 /* Dot product with eight independent partial sums, so that the compiler
@@ -141,6 +148,17 @@ static uint32_t add_candidates(const mx_first_stage_trial_input *in,
   return n;
 }
 
+/* Smallest grid k' at which the truths retrieved (hits[g] at grid[g])
+ * reach target * total. */
+static uint32_t needed_grid(const uint32_t *hits, const uint32_t *grid, uint32_t n_grid,
+                            uint64_t total) {
+  uint64_t want = (uint64_t)ceil(TARGET_RECALL * (double)total - 1e-9);
+  for (uint32_t g = 0; g < n_grid; g++)
+    if (hits[g] >= want)
+      return grid[g];
+  return grid[n_grid - 1];
+}
+
 /* Smallest k with (truths at ranks <= k) >= target * total. */
 static uint32_t needed(const uint32_t *hist, uint32_t s, uint64_t total) {
   uint64_t want = (uint64_t)ceil(TARGET_RECALL * (double)total - 1e-9), got = 0;
@@ -150,6 +168,18 @@ static uint32_t needed(const uint32_t *hist, uint32_t s, uint64_t total) {
       return k;
   }
   return s;
+}
+
+typedef struct entry {
+  float score;
+  uint32_t doc;
+} entry;
+
+static int entry_desc(const void *a, const void *b) {
+  const entry *x = a, *y = b;
+  if (x->score != y->score)
+    return x->score < y->score ? 1 : -1;
+  return x->doc < y->doc ? -1 : x->doc > y->doc;
 }
 
 typedef struct trial {
@@ -162,6 +192,12 @@ typedef struct trial {
   float *exact, *score;  /* s each */
   float *pooled_q;       /* dim */
   uint32_t *source;      /* sample index each query was drawn from */
+  /* multi's simulation: */
+  uint32_t grid[64], n_grid; /* candidate counts k' tried */
+  struct entry *rows;        /* rq rows of (s - 1) * m entries, best first */
+  float *delta;              /* s: a document's gathered score above the floor */
+  uint32_t *stamp;           /* s: row (and k') a document was last seen in */
+  uint32_t *present;         /* the documents some row kept */
 } trial;
 
 static mx_status load_sample(trial *t, mx_error *err) {
@@ -240,9 +276,68 @@ static void candidate_scores(const trial *t, const candidate *c, uint32_t ci,
   }
 }
 
+/* Sorts each query row's entries (the first m vectors of every sample
+ * document but the query's own), best first, into t->rows. */
+static void multi_rows(trial *t, uint32_t m, uint32_t skip) {
+  size_t per_row = (size_t)(t->s - 1) * m;
+  for (uint32_t a = 0; a < t->rq; a++) {
+    entry *row = t->rows + a * per_row;
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->s; i++)
+      for (uint32_t j = 0; j < m && i != skip; j++)
+        row[n++] = (entry){t->gram[((size_t)i * t->rq + a) * t->rc + j], i};
+    qsort(row, n, sizeof *row, entry_desc);
+  }
+}
+
+/* Multi as a search runs it (query/candidates.c): each of the r rows keeps
+ * its k best entries; a kept document scores the sum over rows of its best
+ * kept entry, or the row's lowest kept score where it has none; the k best
+ * documents are the candidates. Returns how many truths are among them. */
+static uint32_t multi_hits(trial *t, uint32_t m, uint32_t r, uint32_t k, const uint32_t *truth,
+                           uint32_t nt, uint32_t *stamp_base) {
+  size_t per_row = (size_t)(t->s - 1) * m;
+  if (k > per_row)
+    k = (uint32_t)per_row;
+  double floor = 0;
+  uint32_t n_present = 0;
+  uint32_t first = *stamp_base;
+  for (uint32_t a = 0; a < r; a++) {
+    const entry *row = t->rows + a * per_row;
+    float low = row[k - 1].score;
+    floor += low;
+    uint32_t stamp = ++*stamp_base;
+    for (uint32_t e = 0; e < k; e++) {
+      uint32_t doc = row[e].doc;
+      if (t->stamp[doc] == stamp)
+        continue; /* best first: the document's best entry in this row came already */
+      if (t->stamp[doc] <= first) {
+        t->delta[doc] = 0;
+        t->present[n_present++] = doc;
+      }
+      t->stamp[doc] = stamp;
+      t->delta[doc] += row[e].score - low;
+    }
+  }
+  (void)floor; /* the same for every document: ranks need only the deltas */
+  uint32_t hits = 0;
+  for (uint32_t i = 0; i < nt; i++) {
+    uint32_t doc = truth[i];
+    if (t->stamp[doc] <= first)
+      continue; /* no row kept it */
+    uint32_t above = 0;
+    for (uint32_t p = 0; p < n_present; p++)
+      if (t->present[p] != doc && t->delta[t->present[p]] >= t->delta[doc])
+        above++;
+    hits += above < k;
+  }
+  return hits;
+}
+
 static void measure(trial *t, candidate *cand, uint32_t n_cand,
                     const mx_budget *bud, uint32_t n_bud, float *pooled_q) {
   const uint32_t d = t->in->dim;
+  uint32_t stamp = 0;
   for (uint32_t qi = 0; qi < t->q; qi++) {
     const float *q = t->queries + (size_t)qi * t->rq * d;
     for (uint32_t i = 0; i < t->s; i++)
@@ -250,6 +345,7 @@ static void measure(trial *t, candidate *cand, uint32_t n_cand,
         for (uint32_t j = 0; j < t->rc; j++)
           t->gram[((size_t)i * t->rq + a) * t->rc + j] =
               dot(q + (size_t)a * d, t->docs + ((size_t)i * t->rc + j) * d, d);
+    uint32_t truth[MX_MAX_BUDGETS][TRUTH_K], nt[MX_MAX_BUDGETS];
     for (uint32_t b = 0; b < n_bud; b++) {
       for (uint32_t i = 0; i < t->s; i++) {
         const float *g = t->gram + (size_t)i * t->rq * t->rc;
@@ -262,12 +358,19 @@ static void measure(trial *t, candidate *cand, uint32_t n_cand,
         }
         t->exact[i] = sum;
       }
-      uint32_t truth[TRUTH_K];
-      uint32_t nt = top_truth(t->exact, t->s, t->source[qi], truth);
-      uint32_t r = bud[b].r_q;
-      for (uint32_t ci = 0; ci < n_cand; ci++) {
-        uint32_t rr =
-            mx_first_stage_query_vectors(cand[ci].kind, r, t->in->query_cap);
+      nt[b] = top_truth(t->exact, t->s, t->source[qi], truth[b]);
+    }
+    for (uint32_t ci = 0; ci < n_cand; ci++) {
+      if (cand[ci].kind == MX_FIRST_STAGE_MULTI)
+        multi_rows(t, cand[ci].m, t->source[qi]); /* once per query: rows do not depend on b */
+      for (uint32_t b = 0; b < n_bud; b++) {
+        uint32_t rr = mx_first_stage_query_vectors(cand[ci].kind, bud[b].r_q, t->in->query_cap);
+        uint32_t *hist = cand[ci].hist + (size_t)b * (t->s + 1);
+        if (cand[ci].kind == MX_FIRST_STAGE_MULTI) {
+          for (uint32_t g = 0; g < t->n_grid; g++)
+            hist[g] += multi_hits(t, cand[ci].m, rr, t->grid[g], truth[b], nt[b], &stamp);
+          continue;
+        }
         if (cand[ci].kind == MX_FIRST_STAGE_POOLED) {
           memset(pooled_q, 0, (size_t)d * sizeof(float));
           for (uint32_t a = 0; a < rr; a++)
@@ -276,9 +379,8 @@ static void measure(trial *t, candidate *cand, uint32_t n_cand,
           mx_normalize_f32(pooled_q, d);
         }
         candidate_scores(t, &cand[ci], ci, rr, pooled_q);
-        for (uint32_t k = 0; k < nt; k++)
-          cand[ci].hist[(size_t)b * (t->s + 1) +
-                        rank_of(t->score, t->s, truth[k], t->source[qi])]++;
+        for (uint32_t k = 0; k < nt[b]; k++)
+          hist[rank_of(t->score, t->s, truth[b][k], t->source[qi])]++;
       }
     }
   }
@@ -350,8 +452,22 @@ static mx_status run(trial *t, mx_first_stage_choice *out, mx_error *err) {
   t->score = malloc((size_t)t->s * sizeof(float));
   t->source = malloc((size_t)t->q * sizeof(uint32_t));
   t->pooled_q = malloc((size_t)d * sizeof(float));
-  int ok = t->docs && t->pooled && t->queries && t->gram && t->exact &&
-           t->score && t->source && t->pooled_q;
+  uint32_t multi_m = 0;
+  for (uint32_t ci = 0; ci < n_cand; ci++)
+    if (cand[ci].kind == MX_FIRST_STAGE_MULTI && cand[ci].m > multi_m)
+      multi_m = cand[ci].m;
+  /* multi's k' grid: 10, then x1.25, up to every document */
+  t->n_grid = 0;
+  for (double k = TRUTH_K; t->n_grid < 63 && k < t->s; k *= 1.25)
+    if (t->n_grid == 0 || (uint32_t)ceil(k) > t->grid[t->n_grid - 1])
+      t->grid[t->n_grid++] = (uint32_t)ceil(k);
+  t->grid[t->n_grid++] = t->s;
+  t->rows = malloc(((size_t)t->rq * (t->s - 1) * (multi_m ? multi_m : 1) + 1) * sizeof(entry));
+  t->delta = malloc((size_t)t->s * sizeof(float));
+  t->stamp = calloc(t->s, sizeof(uint32_t));
+  t->present = malloc((size_t)t->s * sizeof(uint32_t));
+  int ok = t->docs && t->pooled && t->queries && t->gram && t->exact && t->score && t->source &&
+           t->pooled_q && t->rows && t->delta && t->stamp && t->present;
   for (uint32_t ci = 0; ci < n_cand; ci++) {
     cand[ci].hist = calloc((size_t)n_bud * (t->s + 1), sizeof(uint32_t));
     ok = ok && cand[ci].hist;
@@ -373,15 +489,18 @@ static mx_status run(trial *t, mx_first_stage_choice *out, mx_error *err) {
         (uint64_t)t->q * (t->s - 1 < TRUTH_K ? t->s - 1 : TRUTH_K);
     double scale = (double)in->n_docs / t->s;
     for (uint32_t ci = 0; ci < n_cand; ci++) {
+      double log_cost = 0;
       for (uint32_t b = 0; b < n_bud; b++) {
-        double k =
-            needed(cand[ci].hist + (size_t)b * (t->s + 1), t->s, truths) *
-            scale;
-        cand[ci].log_sum += log(k < 1 ? 1 : k);
+        const uint32_t *h = cand[ci].hist + (size_t)b * (t->s + 1);
+        double k = (cand[ci].kind == MX_FIRST_STAGE_MULTI ? needed_grid(h, t->grid, t->n_grid, truths)
+                                                          : needed(h, t->s, truths)) *
+                   scale;
+        k = k < 1 ? 1 : k;
+        cand[ci].log_sum += log(k);
+        uint32_t r = mx_first_stage_query_vectors(cand[ci].kind, bud[b].r_q, in->query_cap);
+        log_cost += log(cand[ci].kind == MX_FIRST_STAGE_MULTI ? k * (1 + MULTI_COST_PER_ROW * r) : k);
       }
-      cand[ci].cost = exp(cand[ci].log_sum / n_bud);
-      if (cand[ci].kind == MX_FIRST_STAGE_MULTI)
-        cand[ci].cost *= MULTI_COST;
+      cand[ci].cost = exp(log_cost / n_bud);
     }
     uint32_t best = 0;
     for (uint32_t ci = 1; ci < n_cand; ci++)
@@ -429,5 +548,9 @@ mx_status mx_first_stage_trial(const mx_first_stage_trial_input *in,
   free(t.score);
   free(t.source);
   free(t.pooled_q);
+  free(t.rows);
+  free(t.delta);
+  free(t.stamp);
+  free(t.present);
   return rc;
 }
