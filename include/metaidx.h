@@ -181,8 +181,8 @@ MX_API mx_status mx_first_stage_parse(const char *name, mx_first_stage *out, mx_
 typedef struct mx_builder mx_builder;
 
 /* Progress callback: phase is "load", "trial" (choosing the first stage),
- * "train" or "add"; total is 0 when unknown. Called from the building
- * thread. */
+ * "train", "add" or "calibrate" (the quick recall calibration); total is 0
+ * when unknown. Called from the building thread. */
 typedef void (*mx_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 
 typedef struct mx_build_options {
@@ -209,7 +209,19 @@ typedef struct mx_build_options {
                                    uses (pooled, multi); 0 = all the budget scores */
   uint32_t first_stage_max_bytes; /* coarse-index bytes per document auto may
                                    spend (an estimate from the factory); 0 = 4096 */
+  int calibrate;           /* 1 (default): mx_builder_finish ends with a quick
+                              calibration (mx_index_tune on pseudo-queries, see
+                              docs/recall.md) stored in the index before it is
+                              published, so a fresh index searches by recall; 0:
+                              none (searches then use MX_DEFAULT_CANDIDATES) */
+  double calibrate_seconds; /* its time limit; default MX_BUILD_CALIBRATE_SECONDS;
+                               0 = none. Budgets it leaves unmeasured are marked
+                               skipped and searched with a larger one's entry */
+  float calibrate_recall;  /* its recall@10 target; default MX_DEFAULT_RECALL */
 } mx_build_options;
+
+/* The build's quick calibration stops measuring after this many seconds. */
+#define MX_BUILD_CALIBRATE_SECONDS 30.0
 
 MX_API void mx_build_options_init(mx_build_options *o);
 
@@ -236,7 +248,9 @@ MX_API mx_status mx_builder_add(mx_builder *b, uint64_t n, const uint64_t *ids, 
                                 mx_error *err);
 
 /* Trains the coarse index, adds every leading vector, writes coarse.faiss and
- * manifest.json, makes everything durable and publishes the directory. The
+ * manifest.json, runs the quick calibration (unless calibrate is 0; a
+ * failing calibration fails the build, its message saying so), makes
+ * everything durable and publishes the directory. The
  * builder is freed whatever the outcome (do not abort it afterwards).
  * MX_ERR_BAD_INPUT if no document was added, MX_ERR_STATE after a failed
  * add, MX_ERR_INVALID_ARGUMENT for NULL. */
@@ -312,7 +326,11 @@ typedef struct mx_search_options {
   uint32_t k;          /* hits wanted; default 10; 0 is MX_ERR_INVALID_ARGUMENT */
   uint32_t r_q, r_c;   /* final budget; 0 = the largest (every query vector
                           given / every stored vector) */
-  uint32_t candidates; /* k': coarse candidates rescored; default 100; raised to k.
+  uint32_t candidates; /* k': coarse candidates rescored, raised to k. 0 (the
+                          default): chosen from the index's calibration table
+                          for the final budget, k and `recall` (see
+                          mx_search_stats.candidates_source, docs/recall.md);
+                          without a usable entry MX_DEFAULT_CANDIDATES.
                           k' >= the document count rescores every document
                           (exact search over the collection) */
   uint32_t nprobe;     /* coarse IVF lists probed; 0 = the index's default */
@@ -322,7 +340,19 @@ typedef struct mx_search_options {
   int prefetch;        /* hint the kernel for all candidates' pages; default 1 */
   int skip_corrupt;    /* 1: skip (and count) corrupt records instead of failing */
   int coarse_only;     /* 1: return the first stage's ranking and scores, no rescoring */
+  float recall;        /* recall@k target for candidates = 0: in (0, 1], or 0
+                          (default) for the table's own target (what it was
+                          tuned for: 0.95 unless tuned otherwise). NaN, < 0
+                          or > 1 is MX_ERR_INVALID_ARGUMENT, even when
+                          candidates is given (which then wins) */
 } mx_search_options;
+
+/* k' when candidates is 0 and the table has no usable entry (or the index
+ * has no table): the fixed count of earlier versions. */
+#define MX_DEFAULT_CANDIDATES 100
+/* The recall target reported for a search without a table and without a
+ * recall option (the build's quick calibration aims at it too). */
+#define MX_DEFAULT_RECALL 0.95f
 
 MX_API void mx_search_options_init(mx_search_options *o);
 
@@ -354,6 +384,28 @@ typedef struct mx_hit {
   float score;
 } mx_hit;
 
+/* Where a search's k' came from (mx_search_stats.candidates_source). */
+typedef enum mx_candidates_source {
+  MX_CANDIDATES_EXPLICIT = 0, /* mx_search_options.candidates was given */
+  MX_CANDIDATES_TABLE = 1,    /* read from the calibration table */
+  MX_CANDIDATES_FALLBACK = 2  /* no usable table entry: MX_DEFAULT_CANDIDATES */
+} mx_candidates_source;
+
+/* mx_search_stats.candidates_flags: how a table entry was used (or why
+ * there was none). */
+#define MX_CHOICE_NO_TABLE 1u     /* fallback: the index has no calibration table */
+#define MX_CHOICE_NO_ENTRY 2u     /* fallback: the table measured no budget */
+#define MX_CHOICE_OTHER_BUDGET 4u /* no entry for the budget: the one of the smallest
+                                     larger budget (r_q' >= r_q, r_c' >= r_c) was used */
+#define MX_CHOICE_NOT_MET 8u      /* no measured k' reached the target: the k' of the
+                                     best measured recall is used (recall_expected) */
+#define MX_CHOICE_K_SCALED 16u    /* k is above the table's k: k' multiplied by
+                                     ceil(k / table k), recall_expected not measured */
+#define MX_CHOICE_CASCADE 32u     /* the table was measured without a cascade */
+#define MX_CHOICE_BEYOND_TABLE 64u /* no measured budget has r_q' >= r_q and r_c' >= r_c:
+                                      the largest measured one's entry was used (likely
+                                      too few candidates; tune with such queries) */
+
 typedef struct mx_search_stats {
   double coarse_ms;
   double prefetch_ms;
@@ -366,6 +418,15 @@ typedef struct mx_search_stats {
   uint64_t bytes_touched;    /* record bytes read (headers + prefixes) */
   uint64_t bytes_prefetched; /* bytes hinted to the kernel */
   uint64_t corrupt_skipped;
+  /* How k' was chosen (docs/recall.md). */
+  mx_candidates_source candidates_source;
+  uint32_t candidates_flags; /* MX_CHOICE_* bits */
+  uint32_t candidates_asked; /* k' asked of the coarse stage (before raising to k
+                                and capping at the document count) */
+  uint32_t nprobe_asked;     /* nprobe asked (0: the index's rule for k') */
+  float recall_target;       /* the target k' was chosen for; 0 when explicit */
+  float recall_expected;     /* recall@k the table measured at that k'; -1 unknown */
+  mx_budget table_budget;    /* the table entry used; 0x0 for none */
 } mx_search_stats;
 
 /* Searches with one query of n_query_vectors x dim floats (row-major,
@@ -426,7 +487,13 @@ MX_API mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size
  * count that reached a target recall@k against brute force
  * (mx_exact_search) on sample queries: the caller's, or pseudo-queries
  * drawn from the collection (documents' own leading vectors plus noise).
- * mx_search uses it when mx_search_options.candidates is 0. */
+ * mx_search uses it when mx_search_options.candidates is 0: for the final
+ * budget (or, without an entry for it, the smallest larger measured budget,
+ * or with none larger the largest measured one)
+ * it takes the smallest measured k' whose recall reached the target (the
+ * option's, or the table's own), and the nprobe measured with it; when no
+ * measured k' reached it, the best measured one, flagged
+ * MX_CHOICE_NOT_MET. mx_search_stats says what was chosen and why. */
 
 typedef enum mx_calibration_status {
   MX_CALIBRATION_MET = 0,     /* the target was reached at `candidates` */
@@ -471,7 +538,7 @@ typedef struct mx_tune_options {
   float recall;             /* target recall@k in (0, 1]; default 0.95 */
   uint32_t k;               /* default 10 */
   uint32_t pseudo_queries;  /* drawn when no queries are given; default 100 */
-  float noise;              /* pseudo-query noise, relative to the vector norm; default 0.5 */
+  float noise;              /* pseudo-query noise, relative to the vector norm; default 1.0 */
   uint64_t seed;            /* pseudo-query seed; default 42 */
   uint32_t max_candidates;  /* largest k' tried; 0 = every document */
   double time_limit_s;      /* stop measuring after this long; 0 = no limit */
@@ -485,7 +552,9 @@ MX_API void mx_tune_options_init(mx_tune_options *o);
  * atomically, replacing any earlier one; indexes already open keep the
  * table they loaded. queries: n_queries x vectors_per_query x dim floats,
  * or NULL with n_queries = 0 for pseudo-queries. A budget whose r_q exceeds
- * vectors_per_query is skipped (noted). report (may be NULL) receives the
+ * vectors_per_query is measured at r_q = vectors_per_query, the budget such
+ * queries are searched at (noted; skipped when that budget is measured
+ * already). report (may be NULL) receives the
  * table. Errors: MX_ERR_INVALID_ARGUMENT for a recall outside (0, 1], k = 0,
  * queries without vectors, NULL dir; MX_ERR_BAD_INPUT for NaN/Inf in a
  * query; errors of mx_index_open and mx_search; MX_ERR_IO / MX_ERR_DISK_FULL

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "builder.h"
 #include "coarse.h"
 #include "dtype.h"
 #include "first_stage.h"
@@ -69,6 +70,12 @@ void mx_build_options_init(mx_build_options *o) {
   o->id_kind = MX_IDS_ROW;
   o->seed = 42;
   o->first_stage = MX_FIRST_STAGE_AUTO;
+  /* MX_BUILD_CALIBRATE=0 in the environment turns the default off (the test
+   * suite's own builds, which do not test calibration, set it for speed). */
+  const char *cal = getenv("MX_BUILD_CALIBRATE");
+  o->calibrate = !(cal && strcmp(cal, "0") == 0);
+  o->calibrate_seconds = MX_BUILD_CALIBRATE_SECONDS;
+  o->calibrate_recall = MX_DEFAULT_RECALL;
 }
 
 /* The budget list to store: the caller's, or MetaEmbed's clipped to what is
@@ -152,6 +159,12 @@ static mx_status check_options(uint32_t dim, uint32_t vectors_per_doc,
                    (unsigned long long)o->seed);
   if (o->coarse_factory && strlen(o->coarse_factory) >= 256)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "coarse factory string longer than 255 bytes");
+  if (o->calibrate && (!(o->calibrate_seconds >= 0 && o->calibrate_seconds < 1e9) ||
+                       !(o->calibrate_recall > 0 && o->calibrate_recall <= 1)))
+    return mx_fail(err, MX_ERR_INVALID_ARGUMENT,
+                   "calibrate_seconds %g (must be >= 0) or calibrate_recall %g (must be in (0, "
+                   "1]) out of range",
+                   o->calibrate_seconds, (double)o->calibrate_recall);
   return MX_OK;
 }
 
@@ -839,7 +852,7 @@ static mx_status publish(mx_builder *b, mx_error *err) {
   return MX_OK;
 }
 
-static mx_status finish(mx_builder *b, mx_error *err) {
+static mx_status finish(mx_builder *b, mx_build_hook before_publish, mx_error *err) {
   if (b->failed)
     return mx_fail(err, MX_ERR_STATE, "an earlier add failed; abort this build");
   if (b->n_docs == 0)
@@ -856,13 +869,15 @@ static mx_status finish(mx_builder *b, mx_error *err) {
   mx_manifest m;
   fill_manifest(b, &fs, &defaults, bytes, xxh3, trained, &m);
   MX_TRY(mx_manifest_write(b->tmp, &m, err));
+  if (before_publish)
+    MX_TRY(before_publish(b->tmp, &b->opts, err));
   return publish(b, err);
 }
 
-mx_status mx_builder_finish(mx_builder *b, mx_error *err) {
+mx_status mx_builder_finish_with(mx_builder *b, mx_build_hook before_publish, mx_error *err) {
   if (!b)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_builder_finish: NULL builder");
-  mx_status s = finish(b, err);
+  mx_status s = finish(b, before_publish, err);
   if (s != MX_OK) {
     mx_builder_abort(b);
     return s;

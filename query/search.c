@@ -19,6 +19,7 @@
 #include "metaidx.h"
 #include "pool.h"
 #include "record.h"
+#include "recall.h"
 #include "status.h"
 #include "store.h"
 #include "topk.h"
@@ -28,7 +29,7 @@ void mx_search_options_init(mx_search_options *o) {
     return;
   memset(o, 0, sizeof *o);
   o->k = 10;
-  o->candidates = 100;
+  o->candidates = 0; /* from the calibration table (recall.c) */
   o->prefetch = 1;
 }
 
@@ -241,14 +242,17 @@ mx_status mx_search(mx_index *index, const float *query, uint32_t n_query_vector
   MX_TRY(plan_stages(index, o, n_query_vectors, plan, &n_plan, &max_r_q, err));
   uint32_t first_stage_rows = mx_candidates_query_vectors(index, plan[n_plan - 1].r_q);
   MX_TRY(check_query(index, query, o->coarse_only ? first_stage_rows : max_r_q, err));
+  mx_search_stats local;
+  mx_search_stats *st = stats ? stats : &local;
+  memset(st, 0, sizeof *st);
+  mx_search_options chosen; /* o with k' (and nprobe) chosen */
+  MX_TRY(mx_recall_choose(index, o, (mx_budget){plan[n_plan - 1].r_q, plan[n_plan - 1].r_c},
+                          &chosen, st, err));
+  o = &chosen;
   uint64_t n_docs = index->manifest.n_docs;
   size_t n_cand = o->candidates > o->k ? o->candidates : o->k;
   if (n_cand > n_docs)
     n_cand = (size_t)n_docs;
-
-  mx_search_stats local;
-  mx_search_stats *st = stats ? stats : &local;
-  memset(st, 0, sizeof *st);
   mx_scratch *s = mx_scratch_get(index, n_cand);
   if (!s)
     return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate search scratch for %zu candidates",

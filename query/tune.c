@@ -333,13 +333,22 @@ static mx_status tune_index(mx_index *ix, const sample *s, const mx_tune_options
   for (uint32_t i = 0; rc == MX_OK && i < m->n_budgets; i++) {
     mx_calibration_entry *e = &c->pub.entries[i];
     r.b = m->budgets[order[i]];
-    e->budget = r.b;
     double w = (double)r.b.r_q * r.b.r_c + 1;
+    /* Queries with fewer vectors than the budget's r_q are searched (r_q =
+     * 0: every query vector) at (their count, r_c): measure that budget. */
+    int clipped = r.b.r_q > s->r, duplicate = 0;
+    if (clipped) {
+      r.b.r_q = s->r;
+      for (uint32_t j = 0; j < i; j++)
+        duplicate |= c->pub.entries[j].budget.r_q == r.b.r_q &&
+                     c->pub.entries[j].budget.r_c == r.b.r_c;
+    }
+    e->budget = duplicate ? m->budgets[order[i]] : r.b;
     uint64_t now = mx_now_ns();
-    if (r.b.r_q > s->r) {
+    if (duplicate) {
       e->status = MX_CALIBRATION_SKIPPED;
-      snprintf(e->note, sizeof e->note, "the sample queries have %u vectors, the budget needs %u",
-               s->r, r.b.r_q);
+      snprintf(e->note, sizeof e->note,
+               "the sample queries have %u vectors: measured as %ux%u", s->r, r.b.r_q, r.b.r_c);
     } else if (deadline && now >= deadline) {
       e->status = MX_CALIBRATION_SKIPPED;
       snprintf(e->note, sizeof e->note, "not measured: time limit");
@@ -352,6 +361,9 @@ static mx_status tune_index(mx_index *ix, const sample *s, const mx_tune_options
       e->queries = r.nq;
       if (rc == MX_OK)
         rc = calibrate_budget(&r, c, i, deadline, err);
+      if (rc == MX_OK && clipped && !e->note[0])
+        snprintf(e->note, sizeof e->note, "budget %ux%u at the sample queries' %u vectors",
+                 m->budgets[order[i]].r_q, r.b.r_c, s->r);
       if (rc != MX_OK)
         mx_fail_context(err, rc, "calibrating budget %ux%u", r.b.r_q, r.b.r_c);
     }

@@ -455,3 +455,72 @@ Test(cli, verify_reports_each_problem_and_fails) {
   paths_free();
   mx_test_tmpdir_remove(tmp);
 }
+
+Test(cli, search_by_recall_says_what_it_chose, .timeout = 600) {
+  char *tmp = mx_test_tmpdir("cli_recall");
+  char *data = path_in(tmp, "data"), *idx = path_in(tmp, "idx");
+  char *docs = path_in(data, "docs.npy"), *queries = path_in(data, "queries.npy");
+  char *stats = path_in(tmp, "stats.jsonl"), *run = path_in(tmp, "run.trec");
+  RUN_OK(tmp, "gen", "--out", data, "--n", "1500", "--queries", "20", "--d", "32", "--rc", "16",
+         "--rq", "4", "--seed", "3");
+  RUN_OK(tmp, "build", "--out", idx, "--no-calibrate", docs);
+  /* no table: the fallback, said when a recall is asked for */
+  result r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--recall", "0.9", "--out",
+                 run);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.err, "warning: k'=100 fallback"), "%s", r.err);
+  cr_assert(strstr(r.err, "no calibration table"), "%s", r.err);
+  result_free(&r);
+  RUN_OK(tmp, "tune", "--index", idx, "--recall", "0.9", "--pseudo-queries", "30");
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--recall", "0.9", "--out", run,
+          "--stats", stats);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  /* 4-vector queries search at 4x16, beyond the pseudo-queries' budgets:
+   * the smallest larger measured one answers */
+  cr_assert(strstr(r.err, "from the calibration table (budget 8x16, the smallest larger"), "%s",
+            r.err);
+  result_free(&r);
+  char *text = slurp(stats);
+  cr_assert(strstr(text, "\"candidates_source\":\"table\""), "%s", text);
+  cr_assert(strstr(text, "\"table_budget\":\"8x16\""), "%s", text);
+  cr_assert(strstr(text, "\"other_budget\""), "%s", text);
+  free(text);
+  /* tuned on the queries themselves (4 vectors): 4x16 gets its own entry */
+  RUN_OK(tmp, "tune", "--index", idx, "--recall", "0.9", "--queries", queries);
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--recall", "0.9", "--out", run,
+          "--stats", stats);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.err, "from the calibration table (budget 4x16): measured recall"), "%s",
+            r.err);
+  result_free(&r);
+  /* a build calibrates when asked (the suite turns the default off) */
+  char *idx2 = path_in(tmp, "idx2");
+  r = RUN(tmp, "build", "--out", idx2, "--calibrate-time", "20", docs);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  result_free(&r);
+  r = RUN(tmp, "tune", "--index", idx2, "--show");
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.out, "pseudo queries"), "%s", r.out);
+  cr_assert(strstr(r.out, "8x16     met"), "%s", r.out);
+  result_free(&r);
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--candidates", "50", "--recall",
+          "0.9", "--out", run, "--stats", stats);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.err, "k'=50 given"), "%s", r.err);
+  result_free(&r);
+  text = slurp(stats);
+  cr_assert(strstr(text, "\"candidates_source\":\"explicit\""), "%s", text);
+  free(text);
+  const char *bad[] = {"0", "1.5", "-0.2", "nan"};
+  for (int i = 0; i < 4; i++) {
+    r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--recall", bad[i], "--out", run);
+    cr_assert_eq(r.status, 2, "--recall %s: exit %d %s", bad[i], r.status, r.err);
+    cr_assert(strstr(r.err, "--recall"), "%s", r.err);
+    result_free(&r);
+  }
+  r = RUN(tmp, "search", "--index", idx, "--queries", queries, "--candidates", "0", "--out", run);
+  cr_assert_eq(r.status, 2, "%s", r.err);
+  result_free(&r);
+  paths_free();
+  mx_test_tmpdir_remove(tmp);
+}

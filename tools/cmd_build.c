@@ -306,7 +306,8 @@ int cmd_build(int argc, char **argv) {
   const char *first_stage = "auto";
   uint32_t fs_vectors = 0, fs_query_vectors = 0, fs_max_bytes = 0;
   uint64_t train_sample = 0, seed = 42;
-  int overwrite = 0, normalize = 0, no_progress = 0;
+  int overwrite = 0, normalize = 0, no_progress = 0, no_calibrate = 0;
+  double calibrate_s = MX_BUILD_CALIBRATE_SECONDS;
   cli_opt opts[] = {
       {"out", CLI_STRING, &out, "DIR", "index directory to create", 1, 0},
       {"dtype", CLI_STRING, &dtype_name, "f32|f16|bf16|int8", "stored dtype (default f16)", 0, 0},
@@ -339,6 +340,10 @@ int cmd_build(int argc, char **argv) {
       {"normalize", CLI_FLAG, &normalize, NULL,
        "L2-normalise input vectors (default: reject vectors whose norm is not 1)", 0, 0},
       {"no-progress", CLI_FLAG, &no_progress, NULL, "no progress line even on a terminal", 0, 0},
+      {"no-calibrate", CLI_FLAG, &no_calibrate, NULL,
+       "skip the quick recall calibration on pseudo-queries (docs/recall.md)", 0, 0},
+      {"calibrate-time", CLI_DOUBLE, &calibrate_s, "S",
+       "time limit of the quick calibration in seconds (default 30; 0 = none)", 0, 0},
       {NULL, 0, NULL, NULL, NULL, 0, 0},
   };
   cli_command cmd = {"build", "DOCS.npy [DOCS.npy ...]",
@@ -374,6 +379,8 @@ int cmd_build(int argc, char **argv) {
   bo.first_stage_max_bytes = fs_max_bytes;
   if (batch == 0)
     return cli_usage_error("build", "--batch must be at least 1");
+  if (!(calibrate_s >= 0))
+    return cli_usage_error("build", "--calibrate-time %g must be >= 0", calibrate_s);
   if (cli_check_threads("build", threads))
     return CLI_EXIT_USAGE;
   if (!overwrite && mx_path_exists(out))
@@ -420,6 +427,9 @@ int cmd_build(int argc, char **argv) {
     bo.seed = seed;
     bo.overwrite = overwrite;
     bo.normalize = normalize;
+    /* on by default (off where MX_BUILD_CALIBRATE=0); --calibrate-time turns it on */
+    bo.calibrate = !no_calibrate && (bo.calibrate || cli_seen(opts, "calibrate-time"));
+    bo.calibrate_seconds = calibrate_s;
     bo.progress = builder_progress;
     bo.progress_ctx = &prog;
     if (mx_builder_open(out, dim, R, &bo, &b, &err) != MX_OK)

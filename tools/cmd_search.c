@@ -145,6 +145,80 @@ static int open_index(const char *cmd, const char *dir, int verify, mx_index **i
   return 0;
 }
 
+/* How k' was chosen (mx_search_stats.candidates_*), in words. */
+static const char *const choice_flags[] = {"no_table", "no_entry", "other_budget", "not_met",
+                                           "k_scaled", "cascade", "beyond_table"};
+
+static const char *source_name(mx_candidates_source s) {
+  return s == MX_CANDIDATES_EXPLICIT ? "explicit" : s == MX_CANDIDATES_TABLE ? "table" : "fallback";
+}
+
+static void choice_json(json_t *o, const mx_search_stats *s) {
+  json_object_set_new(o, "candidates_source", json_string(source_name(s->candidates_source)));
+  json_t *flags = json_array();
+  for (unsigned b = 0; b < sizeof choice_flags / sizeof *choice_flags; b++)
+    if (s->candidates_flags & (1u << b))
+      json_array_append_new(flags, json_string(choice_flags[b]));
+  json_object_set_new(o, "candidates_flags", flags);
+  json_object_set_new(o, "candidates_asked", json_integer(s->candidates_asked));
+  json_object_set_new(o, "nprobe_asked", json_integer(s->nprobe_asked));
+  json_object_set_new(o, "recall_target", json_real(s->recall_target));
+  json_object_set_new(o, "recall_expected",
+                      s->recall_expected < 0 ? json_null() : json_real(s->recall_expected));
+  if (s->table_budget.r_q) {
+    char b[24];
+    snprintf(b, sizeof b, "%ux%u", s->table_budget.r_q, s->table_budget.r_c);
+    json_object_set_new(o, "table_budget", json_string(b));
+  } else {
+    json_object_set_new(o, "table_budget", json_null());
+  }
+}
+
+/* One line on standard error saying what k' the search used and why
+ * (every query of a run gets the same choice: it depends on the options
+ * and the table only). Without --stats only a warning: a target the table
+ * does not reach, or a --recall asked of an index without a usable table. */
+static void print_choice(const mx_search_stats *s, int warn_only, int recall_asked) {
+  uint32_t f = s->candidates_flags;
+  int warn = (f & MX_CHOICE_NOT_MET) ||
+             (recall_asked && s->candidates_source == MX_CANDIDATES_FALLBACK);
+  if (warn_only && !warn)
+    return;
+  char line[512];
+  int n = 0;
+  if (s->candidates_source == MX_CANDIDATES_EXPLICIT) {
+    n = snprintf(line, sizeof line, "k'=%u given (--candidates)", s->candidates_asked);
+  } else if (s->candidates_source == MX_CANDIDATES_FALLBACK) {
+    n = snprintf(line, sizeof line, "k'=%u fallback for recall %.3f: %s", s->candidates_asked,
+                 (double)s->recall_target,
+                 f & MX_CHOICE_NO_TABLE
+                     ? "the index has no calibration table (run 'metaidx tune')"
+                     : "the calibration table measured no budget");
+  } else {
+    n = snprintf(line, sizeof line, "k'=%u nprobe=%u from the calibration table (budget %ux%u%s)",
+                 s->candidates_asked, s->nprobe_asked, s->table_budget.r_q, s->table_budget.r_c,
+                 f & MX_CHOICE_OTHER_BUDGET   ? ", the smallest larger measured budget"
+                 : f & MX_CHOICE_BEYOND_TABLE ? ", the largest measured: this budget is beyond "
+                                                "the table, k' may be too small"
+                                              : "");
+    if (f & MX_CHOICE_NOT_MET)
+      n += snprintf(line + n, sizeof line - (size_t)n,
+                    ": the table does NOT reach recall %.3f; best measured %.4f at this k' (run "
+                    "'metaidx tune --recall %.3f')",
+                    (double)s->recall_target, (double)s->recall_expected,
+                    (double)s->recall_target);
+    else if (s->recall_expected >= 0)
+      n += snprintf(line + n, sizeof line - (size_t)n, ": measured recall %.4f for target %.3f",
+                    (double)s->recall_expected, (double)s->recall_target);
+    if (f & MX_CHOICE_K_SCALED)
+      n += snprintf(line + n, sizeof line - (size_t)n,
+                    "; scaled up for a k above the table's (recall not measured)");
+    if (f & MX_CHOICE_CASCADE)
+      snprintf(line + n, sizeof line - (size_t)n, "; the table was measured without a cascade");
+  }
+  fprintf(stderr, "metaidx search: %s%s\n", warn ? "warning: " : "", line);
+}
+
 static int write_stats(const char *cmd, const char *path, uint32_t n, const mx_search_stats *st) {
   FILE *out = cli_open_out(cmd, path);
   if (!out)
@@ -167,6 +241,7 @@ static int write_stats(const char *cmd, const char *path, uint32_t n, const mx_s
     json_object_set_new(o, "bytes_touched", json_integer((json_int_t)s->bytes_touched));
     json_object_set_new(o, "bytes_prefetched", json_integer((json_int_t)s->bytes_prefetched));
     json_object_set_new(o, "corrupt_skipped", json_integer((json_int_t)s->corrupt_skipped));
+    choice_json(o, s);
     rc = cli_print_json(cmd, out, o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
   }
@@ -183,6 +258,7 @@ int cmd_search(int argc, char **argv) {
   mx_search_options_init(&so);
   uint32_t threads = 0;
   int no_prefetch = 0, no_verify = 0;
+  double recall = 0;
   cli_opt opts[] = {
       {"index", CLI_STRING, &dir, "DIR", "index directory", 1, 0},
       {"queries", CLI_STRING, &qpath, "Q.npy", "queries [Q, R, d] float32/float16", 1, 0},
@@ -193,7 +269,13 @@ int cmd_search(int argc, char **argv) {
        "document vectors in the final budget (default all stored, or the last cascade stage's)",
        0, 0},
       {"candidates", CLI_U32, &so.candidates, "K",
-       "coarse candidates rescored (default 100, at least the first stage's keep)", 0, 0},
+       "coarse candidates rescored (default: from the index's calibration table for --recall, "
+       "100 without one; at least the first stage's keep)",
+       0, 0},
+      {"recall", CLI_DOUBLE, &recall, "X",
+       "recall@k target in (0, 1] choosing the candidates from the calibration table (default "
+       "the table's own target); --candidates wins",
+       0, 0},
       {"nprobe", CLI_U32, &so.nprobe, "P", "IVF lists probed (default the index's)", 0, 0},
       {"ef-search", CLI_U32, &so.ef_search, "N", "HNSW efSearch (default the index's)", 0, 0},
       {"cascade", CLI_STRING, &cascade, "STAGES",
@@ -227,6 +309,12 @@ int cmd_search(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   if (so.k == 0)
     return cli_usage_error("search", "--k must be at least 1");
+  if (cli_seen(opts, "recall") && !(recall > 0 && recall <= 1))
+    return cli_usage_error("search", "--recall %g is outside (0, 1]", recall);
+  so.recall = (float)recall;
+  if (cli_seen(opts, "candidates") && so.candidates == 0)
+    return cli_usage_error("search", "--candidates must be at least 1 (leave it out to choose "
+                                     "from the calibration table)");
   if (cli_check_threads("search", threads))
     return CLI_EXIT_USAGE;
   if (cascade) {
@@ -271,6 +359,8 @@ int cmd_search(int argc, char **argv) {
     rc = write_run("search", index, &info, out, format, tag, q.n, so.k, hits, n_hits);
   if (!rc && stats_path)
     rc = write_stats("search", stats_path, q.n, st);
+  if (!rc && q.n > 0) /* what k' was and why: always with --stats, else only a warning */
+    print_choice(&st[0], stats_path == NULL, cli_seen(opts, "recall"));
   if (!rc) {
     double *lat = malloc((size_t)q.n * sizeof *lat);
     if (!lat) {

@@ -50,7 +50,7 @@ def python_round(ix, queries, args):
             plain.append((time.perf_counter_ns() - t) / 1e3)
     # the bare ctypes call, prepared arguments: what is left is ctypes itself
     opts = _options(args.k, (args.rq, args.rc), args.candidates, None, None, None, True, False,
-                    False)
+                    False, None)
     hits = np.empty(args.k, metaidx.HIT_DTYPE)
     n, err = ctypes.c_uint32(), _capi.Error()
     handle, hits_p = ix._shared.handle, hits.ctypes.data

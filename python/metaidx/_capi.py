@@ -33,6 +33,9 @@ ERROR_MESSAGE_MAX = 512
 DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_INT8 = 0, 1, 2, 3
 IDS_ROW, IDS_U64, IDS_STRING = 0, 1, 2
 ID_KIND_NAMES = {IDS_ROW: "row", IDS_U64: "u64", IDS_STRING: "string"}
+CANDIDATES_SOURCE_NAMES = {0: "explicit", 1: "table", 2: "fallback"}
+CHOICE_FLAG_NAMES = {1: "no_table", 2: "no_entry", 4: "other_budget", 8: "not_met",
+                     16: "k_scaled", 32: "cascade", 64: "beyond_table"}
 
 
 class Budget(ctypes.Structure):
@@ -72,6 +75,9 @@ class BuildOptions(ctypes.Structure):
         ("first_stage_vectors", c_u32),
         ("first_stage_query_vectors", c_u32),
         ("first_stage_max_bytes", c_u32),
+        ("calibrate", c_int),
+        ("calibrate_seconds", ctypes.c_double),
+        ("calibrate_recall", ctypes.c_float),
     ]
 
 
@@ -118,6 +124,7 @@ class SearchOptions(ctypes.Structure):
         ("prefetch", c_int),
         ("skip_corrupt", c_int),
         ("coarse_only", c_int),
+        ("recall", ctypes.c_float),
     ]
 
 
@@ -138,6 +145,13 @@ class SearchStats(ctypes.Structure):
         ("bytes_touched", c_u64),
         ("bytes_prefetched", c_u64),
         ("corrupt_skipped", c_u64),
+        ("candidates_source", c_int),
+        ("candidates_flags", c_u32),
+        ("candidates_asked", c_u32),
+        ("nprobe_asked", c_u32),
+        ("recall_target", ctypes.c_float),
+        ("recall_expected", ctypes.c_float),
+        ("table_budget", Budget),
     ]
 
 

@@ -143,7 +143,7 @@ class _Builder:
 def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=None, threads=None,
           progress=True, overwrite=False, normalize=False, nprobe=None, train_sample=None,
           expected_docs=None, seed=None, first_stage="auto", first_stage_vectors=None,
-          first_stage_query_vectors=None):
+          first_stage_query_vectors=None, calibrate=None, calibrate_seconds=None):
     """Builds the index directory `path` from documents of R nested vectors of d
     floats each.
 
@@ -169,6 +169,11 @@ def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=Non
         measured at build time), "leading", "pooled" or "multi"
         (docs/first_stage.md); first_stage_vectors (m) and
         first_stage_query_vectors: see mx_build_options.
+    calibrate: True/False runs or skips the quick recall calibration on
+        pseudo-queries that lets a fresh index search by recall (None = the
+        library's default: on, unless MX_BUILD_CALIBRATE=0 is set);
+        calibrate_seconds: its time limit (None = 30, 0 = none). See
+        docs/recall.md.
 
     Raises a metaidx.Error subclass (BadInputError for NaN/Inf, zero or
     unnormalised vectors, ExistsError for an existing index or a duplicate id,
@@ -209,6 +214,13 @@ def build(path, docs, ids=None, dtype="f16", budgets=None, coarse=None, keep=Non
                                              first_stage_query_vectors, 1)
     opts.overwrite = 1 if overwrite else 0
     opts.normalize = 1 if normalize else 0
+    if calibrate is not None:
+        opts.calibrate = 1 if calibrate else 0
+    if calibrate_seconds is not None:
+        if isinstance(calibrate_seconds, bool) or not isinstance(calibrate_seconds, (int, float)) \
+                or not calibrate_seconds >= 0:
+            raise invalid(f"calibrate_seconds must be a number >= 0, not {calibrate_seconds!r}")
+        opts.calibrate_seconds = float(calibrate_seconds)
     callback_error = []
     if progress is True:
         progress = _progress_printer()

@@ -26,6 +26,16 @@ def _stats_dict(s):
         "total_ms": s.total_ms, "stage_ms": list(s.stage_ms[:s.n_stages_run]),
         "candidates": s.candidates, "scored": s.scored, "bytes_touched": s.bytes_touched,
         "bytes_prefetched": s.bytes_prefetched, "corrupt_skipped": s.corrupt_skipped,
+        # How k' was chosen (docs/recall.md): "explicit", "table" or "fallback",
+        # with the MX_CHOICE_* flags by name.
+        "candidates_source": _capi.CANDIDATES_SOURCE_NAMES.get(s.candidates_source, "?"),
+        "candidates_flags": [name for bit, name in _capi.CHOICE_FLAG_NAMES.items()
+                             if s.candidates_flags & bit],
+        "candidates_asked": s.candidates_asked, "nprobe_asked": s.nprobe_asked,
+        "recall_target": s.recall_target,
+        "recall_expected": None if s.recall_expected < 0 else s.recall_expected,
+        "table_budget": (s.table_budget.r_q, s.table_budget.r_c) if s.table_budget.r_q
+        else None,
     }
 
 
@@ -160,7 +170,7 @@ def verify(path):
 
 @functools.lru_cache(maxsize=256, typed=True)
 def _search_options(k, budget_, candidates, cascade, nprobe, ef_search, prefetch, skip_corrupt,
-                    coarse_only):
+                    coarse_only, recall):
     """An mx_search_options for these arguments. Cached (the library only
     reads it, from any thread): a repeated search skips rebuilding it."""
     o = _capi.struct(_capi.SearchOptions)
@@ -193,6 +203,13 @@ def _search_options(k, budget_, candidates, cascade, nprobe, ef_search, prefetch
     o.prefetch = 1 if prefetch else 0
     o.skip_corrupt = 1 if skip_corrupt else 0
     o.coarse_only = 1 if coarse_only else 0
+    if recall is not None:
+        if isinstance(recall, bool) or not isinstance(recall, (int, float, np.floating,
+                                                                  np.integer)):
+            raise invalid(f"recall must be a number in (0, 1], not {recall!r}")
+        if not 0 < recall <= 1:  # NaN fails too
+            raise invalid(f"recall {recall!r} is outside (0, 1]")
+        o.recall = float(recall)
     return o
 
 
@@ -318,23 +335,28 @@ class Index:
 
     def search(self, query, k=10, budget=None, candidates=None, cascade=None, nprobe=None,
                ef_search=None, prefetch=True, skip_corrupt=False, coarse_only=False,
-               stats=False):
+               stats=False, recall=None):
         """Searches with one query: an [r, d] array of r nested vectors (float32
         passed without a copy when C-contiguous; other floats converted).
 
         k: hits wanted. budget: final (r_q, r_c); None = every query vector
         against every stored vector. candidates: coarse candidates rescored
-        (k'; default 100, raised to k). cascade: list of (r_q, r_c, keep)
+        (k', raised to k); None = chosen from the index's calibration table
+        for the budget, k and `recall` (a target in (0, 1]; None = the
+        table's own, see docs/recall.md), 100 without a usable table entry;
+        an explicit candidates wins over recall. cascade: list of (r_q, r_c, keep)
         stages run before the final budget. nprobe / ef_search: coarse
         parameters (None = the index's). prefetch, skip_corrupt, coarse_only:
         see mx_search_options. stats=True adds a third result, a dict of the
-        search's statistics (times in ms, candidates, bytes touched).
+        search's statistics (times in ms, candidates, bytes touched, and how
+        k' was chosen: candidates_source, candidates_flags, recall_target,
+        recall_expected, table_budget).
 
         Returns (ids, scores), at most k each, best first.
         """
         q = floats("query", query, 2, self.dim)
         opts = _options(k, budget, candidates, cascade, nprobe, ef_search, prefetch,
-                        skip_corrupt, coarse_only)
+                        skip_corrupt, coarse_only, recall)
         n_vectors = u32("query vectors", q.shape[0])
         hits = np.empty(opts.k, HIT_DTYPE)
         n = ctypes.c_uint32()
@@ -368,7 +390,7 @@ class Index:
 
     def search_batch(self, queries, k=10, budget=None, candidates=None, cascade=None,
                      nprobe=None, ef_search=None, prefetch=True, skip_corrupt=False,
-                     coarse_only=False, threads=None):
+                     coarse_only=False, threads=None, recall=None):
         """Searches Q queries, a [Q, r, d] array, over `threads` threads (None =
         all cores). Options as for search(). Returns [Q, k] ids and scores;
         rows of a query that found fewer than k hits are padded with NO_ID
@@ -376,7 +398,7 @@ class Index:
         raises, its message naming the query."""
         q = floats("queries", queries, 3, self.dim)
         opts = _options(k, budget, candidates, cascade, nprobe, ef_search, prefetch,
-                        skip_corrupt, coarse_only)
+                        skip_corrupt, coarse_only, recall)
         n_queries = u32("number of queries", q.shape[0])
         per_query = u32("vectors per query", q.shape[1])
         threads = 0 if threads is None else u32("threads", threads, 1)

@@ -270,3 +270,40 @@ def test_unknown_first_stage_is_refused(tmp_path):
     rng = np.random.default_rng(29)
     with pytest.raises(metaidx.InvalidArgumentError, match="first stage"):
         metaidx.build(tmp_path / "ix", unit_vectors(rng, (10, 2, 8)), first_stage="colbert")
+
+
+def test_search_by_recall_reads_the_build_calibration(tmp_path, corpus):
+    """calibrate=True (the library's default; the suite turns it off)
+    stores a table; search(recall=...) and search_batch take k' from it, an
+    explicit candidates wins, and the recall option is validated."""
+    path = tmp_path / "calibrated"
+    metaidx.build(path, corpus["docs"], dtype="f32", budgets=[(1, 1), (2, 3), (5, 7)],
+                  coarse="Flat", progress=False, calibrate=True, calibrate_seconds=20)
+    with metaidx.Index(path) as ix:
+        q = corpus["queries"][0]
+        _, _, st = ix.search(q, stats=True)
+        assert st["candidates_source"] == "table" and st["table_budget"] == (5, 7)
+        assert st["candidates_flags"] == [] and st["recall_target"] == pytest.approx(0.95)
+        assert st["recall_expected"] >= 0.95
+        _, _, low = ix.search(q, stats=True, recall=0.5)
+        assert low["candidates_asked"] <= st["candidates_asked"]
+        assert low["recall_target"] == pytest.approx(0.5)
+        ids, scores = ix.search(q, recall=0.95)
+        one = ix.search(q, candidates=st["candidates_asked"])
+        np.testing.assert_array_equal(ids, one[0])
+        np.testing.assert_array_equal(scores, one[1])
+        batch_ids, _ = ix.search_batch(corpus["queries"][:3], recall=0.95)
+        np.testing.assert_array_equal(batch_ids[0], ids)
+        _, _, ex = ix.search(q, stats=True, candidates=20, recall=0.99)
+        assert ex["candidates_source"] == "explicit" and ex["candidates"] == 20
+        for bad in (0, -0.5, 1.5, float("nan"), "high", True):
+            with pytest.raises(metaidx.InvalidArgumentError):
+                ix.search(q, recall=bad)
+            with pytest.raises(metaidx.InvalidArgumentError):
+                ix.search_batch(corpus["queries"][:2], recall=bad)
+
+
+def test_without_a_table_search_falls_back_and_says_so(index, corpus):
+    _, _, st = index.search(corpus["queries"][0], stats=True, recall=0.9)
+    assert st["candidates_source"] == "fallback" and st["candidates_flags"] == ["no_table"]
+    assert st["candidates_asked"] == 100 and st["recall_expected"] is None
