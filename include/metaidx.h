@@ -490,13 +490,15 @@ MX_API mx_status mx_index_doc_key(mx_index *index, uint64_t doc, char *buf, size
  * mx_search uses it when mx_search_options.candidates is 0: for the final
  * budget (or, without an entry for it, the smallest larger measured budget,
  * or with none larger the largest measured one)
- * it takes the smallest measured k' whose recall reached the target (the
+ * it takes the smallest measured k' whose recall (mean less one standard
+ * error, as the calibration judges it) reached the target (the
  * option's, or the table's own), and the nprobe measured with it; when no
  * measured k' reached it, the best measured one, flagged
  * MX_CHOICE_NOT_MET. mx_search_stats says what was chosen and why. */
 
 typedef enum mx_calibration_status {
-  MX_CALIBRATION_MET = 0,     /* the target was reached at `candidates` */
+  MX_CALIBRATION_MET = 0,     /* the target was reached at `candidates`: mean
+                                 recall less one standard error >= target */
   MX_CALIBRATION_NOT_MET = 1, /* it was not: `recall` is what the largest
                                  candidate count tried (`candidates`) reached;
                                  `note` says why it stopped there */

@@ -67,13 +67,14 @@ void mx_recall_choose_in(const mx_calib *c, uint64_t n_docs, const mx_search_opt
   else if ((bi = find_entry(c, final, &st->candidates_flags)) < 0)
     st->candidates_flags |= MX_CHOICE_NO_ENTRY;
   if (bi >= 0) {
-    /* The smallest measured k' reaching the target; else the best recall
-     * measured (its smallest k' among ties). Points ascend in k'. */
+    /* The smallest measured k' reaching the target (mx_calib_point_meets,
+     * the calibration's own rule); else the best measured (highest mean
+     * less standard error, its smallest k' among ties). Points ascend in k'. */
     const mx_calib_point *pts = c->points[bi], *pick = NULL, *best = &pts[0];
     for (uint32_t j = 0; j < c->n_points[bi] && !pick; j++) {
-      if (pts[j].recall >= target)
+      if (mx_calib_point_meets(&pts[j], target))
         pick = &pts[j];
-      if (pts[j].recall > best->recall)
+      if (mx_calib_point_bound(&pts[j]) > mx_calib_point_bound(best))
         best = &pts[j];
     }
     if (!pick) {

@@ -2,7 +2,8 @@
  * largest first, measures recall@k of mx_search against mx_exact_search at
  * that budget on sample queries over a grid of candidate counts k' (10,
  * 20, 40, ... up to N, then a few geometric bisection steps), and keeps the
- * smallest k' whose mean recall reaches the target, with the measured
+ * smallest k' whose mean recall less one standard error reaches the target
+ * (mx_calib_point_meets), with the measured
  * curve, so search can pick k' for any target (docs/recall.md). Searches
  * go through mx_search itself, so whatever the first stage is, the table
  * measures it. */
@@ -195,19 +196,25 @@ static mx_status latency(run *r, uint32_t candidates, double *p50, mx_error *err
   return MX_OK;
 }
 
-static void add_point(mx_calib *c, uint32_t bi, uint32_t candidates, uint32_t nprobe, double recall) {
+/* Records a measured point and says whether it reaches the target (by
+ * the one rule, mx_calib_point_meets, on the stored values). */
+static int add_point(mx_calib *c, uint32_t bi, uint32_t candidates, uint32_t nprobe, double recall,
+                     double se, float target) {
+  mx_calib_point pt = {candidates, nprobe, (float)recall, (float)se};
+  int meets = mx_calib_point_meets(&pt, target);
   uint32_t n = c->n_points[bi];
   if (n >= MX_CALIB_MAX_POINTS)
-    return;
+    return meets;
   mx_calib_point *p = c->points[bi];
   uint32_t at = n;
   while (at > 0 && p[at - 1].candidates > candidates)
     at--;
   if (at > 0 && p[at - 1].candidates == candidates)
-    return;
+    return meets;
   memmove(p + at + 1, p + at, (n - at) * sizeof *p);
-  p[at] = (mx_calib_point){candidates, nprobe, (float)recall};
+  p[at] = pt;
   c->n_points[bi] = n + 1;
+  return meets;
 }
 
 /* Grid then bisection for one budget; fills entry bi. */
@@ -228,13 +235,14 @@ static mx_status calibrate_budget(run *r, mx_calib *c, uint32_t bi, uint64_t dea
     if (cand > max_c)
       cand = max_c;
     MX_TRY(measure(r, cand, &rec, &se, err));
-    add_point(c, bi, cand, mx_coarse_effective_nprobe(r->ix->coarse, cand, NULL), rec);
-    if (rec > best || best < 0) {
+    int meets = add_point(c, bi, cand, mx_coarse_effective_nprobe(r->ix->coarse, cand, NULL), rec,
+                          se, r->o->recall);
+    if (rec - se > best - best_se || best < 0) {
       best = rec;
       best_se = se;
       best_c = cand;
     }
-    if (rec >= r->o->recall) {
+    if (meets) {
       hi = cand;
       e->recall = (float)rec;
       e->recall_se = (float)se;
@@ -256,8 +264,8 @@ static mx_status calibrate_budget(run *r, mx_calib *c, uint32_t bi, uint64_t dea
     if (mid <= lo || mid >= hi)
       break;
     MX_TRY(measure(r, mid, &rec, &se, err));
-    add_point(c, bi, mid, mx_coarse_effective_nprobe(r->ix->coarse, mid, NULL), rec);
-    if (rec >= r->o->recall) {
+    if (add_point(c, bi, mid, mx_coarse_effective_nprobe(r->ix->coarse, mid, NULL), rec, se,
+                  r->o->recall)) {
       hi = mid;
       e->recall = (float)rec;
       e->recall_se = (float)se;

@@ -113,8 +113,9 @@ static mx_status parse_hex64(const char *s, const char *what, uint64_t *out, mx_
   return MX_OK;
 }
 
-static mx_status parse_points(const json_t *arr, mx_calib *c, uint32_t bi, const where *w,
-                              mx_error *err) {
+static mx_status parse_points(const json_t *arr, long long fmt, mx_calib *c, uint32_t bi,
+                              const where *w, mx_error *err) {
+  size_t fields = fmt >= 2 ? 4 : 3;
   if (!json_is_array(arr) || json_array_size(arr) > MX_CALIB_MAX_POINTS)
     return mx_fail(err, MX_ERR_FORMAT, "%s: 'points' must be an array of at most %d points",
                    w->what, MX_CALIB_MAX_POINTS);
@@ -122,16 +123,19 @@ static mx_status parse_points(const json_t *arr, mx_calib *c, uint32_t bi, const
   for (uint32_t i = 0; i < n; i++) {
     const json_t *p = json_array_get(arr, i);
     const json_t *a = json_array_get(p, 0), *b = json_array_get(p, 1), *r = json_array_get(p, 2);
-    if (!json_is_array(p) || json_array_size(p) != 3 || !json_is_integer(a) ||
+    const json_t *se = fields == 4 ? json_array_get(p, 3) : NULL;
+    if (!json_is_array(p) || json_array_size(p) != fields || !json_is_integer(a) ||
         !json_is_integer(b) || !json_is_number(r) || json_integer_value(a) < 1 ||
         json_integer_value(a) > UINT32_MAX || json_integer_value(b) < 0 ||
         json_integer_value(b) > UINT32_MAX || !(json_number_value(r) >= 0) ||
-        !(json_number_value(r) <= 1))
+        !(json_number_value(r) <= 1) ||
+        (se && (!json_is_number(se) || !(json_number_value(se) >= 0) ||
+                !(json_number_value(se) <= 1))))
       return mx_fail(err, MX_ERR_FORMAT,
-                     "%s: point %u must be [candidates >= 1, nprobe >= 0, recall in [0, 1]]",
-                     w->what, i);
+                     "%s: point %u must be [candidates >= 1, nprobe >= 0, recall in [0, 1]%s]",
+                     w->what, i, fields == 4 ? ", standard error in [0, 1]" : "");
     mx_calib_point pt = {(uint32_t)json_integer_value(a), (uint32_t)json_integer_value(b),
-                         (float)json_number_value(r)};
+                         (float)json_number_value(r), se ? (float)json_number_value(se) : 0};
     if (i > 0 && pt.candidates <= c->points[bi][i - 1].candidates)
       return mx_fail(err, MX_ERR_FORMAT, "%s: points must have ascending candidate counts",
                      w->what);
@@ -141,7 +145,8 @@ static mx_status parse_points(const json_t *arr, mx_calib *c, uint32_t bi, const
   return MX_OK;
 }
 
-static mx_status parse_entry(const json_t *o, mx_calib *c, uint32_t bi, mx_error *err) {
+static mx_status parse_entry(const json_t *o, long long fmt, mx_calib *c, uint32_t bi,
+                             mx_error *err) {
   char what[48];
   snprintf(what, sizeof what, "calibration budget %u", bi);
   where w = {what};
@@ -167,7 +172,7 @@ static mx_status parse_entry(const json_t *o, mx_calib *c, uint32_t bi, mx_error
   MX_TRY(get_string(o, "note", e->note, sizeof e->note, &w, err));
   json_t *pts;
   MX_TRY(get(o, "points", &w, &pts, err));
-  MX_TRY(parse_points(pts, c, bi, &w, err));
+  MX_TRY(parse_points(pts, fmt, c, bi, &w, err));
   if (st != MX_CALIBRATION_SKIPPED && c->n_points[bi] == 0)
     return mx_fail(err, MX_ERR_FORMAT, "%s: a measured budget has no points", what);
   return MX_OK;
@@ -212,7 +217,7 @@ static mx_status parse_table(const json_t *root, mx_calib *c, mx_error *err) {
                    MX_MAX_BUDGETS);
   p->n_entries = (uint32_t)json_array_size(arr);
   for (uint32_t i = 0; i < p->n_entries; i++)
-    MX_TRY(parse_entry(json_array_get(arr, i), c, i, err));
+    MX_TRY(parse_entry(json_array_get(arr, i), fmt, c, i, err));
   return MX_OK;
 }
 
@@ -299,7 +304,8 @@ mx_status mx_calib_format(const mx_calib *c, char **out, mx_error *err) {
       json_t *a = json_array();
       bad |= !a || json_array_append_new(a, json_integer(pt->candidates)) ||
              json_array_append_new(a, json_integer(pt->nprobe)) ||
-             json_array_append_new(a, json_real(pt->recall)) || json_array_append_new(pts, a);
+             json_array_append_new(a, json_real(pt->recall)) ||
+             json_array_append_new(a, json_real(pt->recall_se)) || json_array_append_new(pts, a);
     }
     bad |= set(o, "points", pts);
     bad |= json_array_append_new(arr, o);

@@ -12,7 +12,9 @@
 
 #include "metaidx.h"
 
-#define MX_CALIB_FORMAT 1
+/* 2: points carry the recall's standard error (format 1's have three
+ * fields; read with a standard error of 0). */
+#define MX_CALIB_FORMAT 2
 /* Candidate counts measured per budget (a geometric grid from 10 up to N
  * plus a few refinement steps fits easily). */
 #define MX_CALIB_MAX_POINTS 48
@@ -21,8 +23,20 @@
 typedef struct mx_calib_point {
   uint32_t candidates;
   uint32_t nprobe;
-  float recall;
+  float recall;    /* mean recall@k over the sample */
+  float recall_se; /* its standard error */
 } mx_calib_point;
+
+/* The one rule for "this k' reaches the target", used by the calibration
+ * (tune.c) and by search by recall (recall.c): the mean recall less one
+ * standard error, so that a k' that reached the target on a small sample
+ * by luck is not taken (docs/recall.md). */
+static inline float mx_calib_point_bound(const mx_calib_point *p) {
+  return p->recall - p->recall_se;
+}
+static inline int mx_calib_point_meets(const mx_calib_point *p, float target) {
+  return mx_calib_point_bound(p) >= target;
+}
 
 typedef struct mx_calib {
   mx_calibration pub;     /* what mx_index_calibration reports */

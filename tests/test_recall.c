@@ -64,7 +64,8 @@ static void reference(const mx_calib *c, uint64_t n_docs, const mx_search_option
   } else {
     for (uint32_t i = 0; i < c->pub.n_entries; i++) {
       const mx_calibration_entry *e = &c->pub.entries[i];
-      if (e->status != MX_CALIBRATION_SKIPPED && e->budget.r_q == b.r_q && e->budget.r_c == b.r_c)
+      if (use < 0 && e->status != MX_CALIBRATION_SKIPPED && e->budget.r_q == b.r_q &&
+          e->budget.r_c == b.r_c) /* the first, should a table hold one twice */
         use = (int)i;
     }
     if (use < 0) {
@@ -99,9 +100,10 @@ static void reference(const mx_calib *c, uint64_t n_docs, const mx_search_option
     float target = o->recall > 0 ? o->recall : c->pub.target;
     int pick = -1, best = 0;
     for (uint32_t j = 0; j < c->n_points[use]; j++) {
-      if (pick < 0 && c->points[use][j].recall >= target)
+      const mx_calib_point *p = &c->points[use][j], *bp = &c->points[use][best];
+      if (pick < 0 && p->recall - p->recall_se >= target)
         pick = (int)j;
-      if (c->points[use][j].recall > c->points[use][best].recall)
+      if (p->recall - p->recall_se > bp->recall - bp->recall_se)
         best = (int)j;
     }
     if (pick < 0) {
@@ -146,7 +148,8 @@ Test(recall, the_choice_follows_the_rule_on_random_tables) {
         /* mostly rising, sometimes falling (noise), ties too */
         rec += ((float)mx_test_rng_below(&rng, 100) - 20) / 1000;
         rec = rec < 0 ? 0 : rec > 1 ? 1 : rec;
-        c.points[i][j] = (mx_calib_point){cand, (uint32_t)mx_test_rng_below(&rng, 40), rec};
+        float se = mx_test_rng_below(&rng, 3) ? (float)mx_test_rng_below(&rng, 50) / 1000 : 0;
+        c.points[i][j] = (mx_calib_point){cand, (uint32_t)mx_test_rng_below(&rng, 40), rec, se};
       }
     }
     mx_search_options o;
@@ -256,10 +259,13 @@ Test(recall, search_reads_k_prime_from_the_table) {
     cr_assert_float_eq(st.recall_target, 0.5f, 1e-7);
   }
   /* a target above what the table measured: said, not silent */
-  float best = 0;
+  float best = 0, best_bound = -1;
   for (uint32_t j = 0; j < c.n_points[0]; j++)
-    best = c.points[0][j].recall > best ? c.points[0][j].recall : best;
-  if (best < 1.0f) {
+    if (mx_calib_point_bound(&c.points[0][j]) > best_bound) {
+      best_bound = mx_calib_point_bound(&c.points[0][j]);
+      best = c.points[0][j].recall;
+    }
+  if (best_bound < 1.0f) {
     mx_search_options o;
     mx_search_options_init(&o);
     o.recall = 1.0f;

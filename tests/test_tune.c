@@ -100,7 +100,7 @@ Test(tune, table_round_trips_through_the_index) {
   for (uint32_t i = 0; i < c.pub.n_entries; i++) {
     uint32_t first = 0;
     for (uint32_t j = 0; j < c.n_points[i] && !first; j++)
-      if (c.points[i][j].recall >= 0.95f)
+      if (mx_calib_point_meets(&c.points[i][j], 0.95f))
         first = c.points[i][j].candidates;
     cr_assert_eq(first, c.pub.entries[i].candidates);
   }
@@ -239,9 +239,9 @@ Test(tune, damaged_foreign_or_newer_tables_are_refused) {
   char *newer = malloc(len + 64);
   memcpy(newer, good, body);
   newer[body] = 0;
-  char *fmt = strstr(newer, "\"format\":1");
+  char *fmt = strstr(newer, "\"format\":2");
   cr_assert(fmt);
-  fmt[strlen("\"format\":")] = '2';
+  fmt[strlen("\"format\":")] = '3';
   int n = snprintf(newer + body, 64, "\n{\"xxh3\":\"%016llx\"}\n",
                    (unsigned long long)mx_hash64(newer, body));
   spit(pa, newer, body + (size_t)n);
@@ -259,4 +259,46 @@ Test(tune, damaged_foreign_or_newer_tables_are_refused) {
   free(pa);
   free(pb);
   mx_test_tmpdir_remove(tmp);
+}
+
+/* A table of text `body` with its checksum line. */
+static char *sealed(const char *body) {
+  size_t n = strlen(body);
+  char *text = malloc(n + 40);
+  cr_assert(text);
+  snprintf(text, n + 40, "%s\n{\"xxh3\":\"%016llx\"}\n", body,
+           (unsigned long long)mx_hash64(body, n));
+  return text;
+}
+
+Test(tune, format_1_tables_are_still_read) {
+  /* format 1 (before standard errors were stored per point): three fields
+   * per point, read with a standard error of 0 */
+  const char *v1 =
+      "{\"kind\":\"metaidx-calibration\",\"format\":1,\"manifest_xxh3\":\"00000000000000ab\","
+      "\"target\":0.95,\"k\":10,\"source\":\"pseudo\",\"queries\":40,\"noise\":1.0,\"seed\":42,"
+      "\"seconds\":1.5,\"created\":\"2026-12-07T00:00:00Z\",\"budgets\":[{\"r_q\":4,\"r_c\":8,"
+      "\"status\":\"met\",\"candidates\":40,\"nprobe\":0,\"recall\":0.96,\"recall_se\":0.01,"
+      "\"p50_ms\":0.2,\"exact_ms\":1.0,\"queries\":40,\"note\":\"\",\"points\":[[10,0,0.5],"
+      "[20,0,0.8],[40,0,0.96]]}]}";
+  char *text = sealed(v1);
+  mx_calib c;
+  mx_error err = {0};
+  cr_assert_eq(mx_calib_parse(text, strlen(text), &c, &err), MX_OK, "%s", err.message);
+  cr_assert_eq(c.n_points[0], 3);
+  cr_assert_eq(c.points[0][2].candidates, 40);
+  cr_assert_float_eq(c.points[0][2].recall, 0.96f, 1e-6);
+  cr_assert_eq(c.points[0][2].recall_se, 0.0f);
+  cr_assert(mx_calib_point_meets(&c.points[0][2], 0.95f));
+  free(text);
+  /* the same points in a format 2 table lack their standard error */
+  char body[2048];
+  snprintf(body, sizeof body, "%s", v1);
+  memcpy(strstr(body, "\"format\":1") + 9, "2", 1);
+  text = sealed(body);
+  cr_assert_eq(mx_calib_parse(text, strlen(text), &c, &err), MX_ERR_FORMAT);
+  cr_assert(strstr(err.message, "standard error"), "%s", err.message);
+  free(text);
+  /* and format 2 round-trips the standard errors */
+  cr_assert_eq(MX_CALIB_FORMAT, 2);
 }
