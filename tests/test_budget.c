@@ -110,6 +110,7 @@ Test(budget, set_cascade_rules) {
   mx_stage st[MX_MAX_STAGES + 1] = {{4, 8, 200}, {16, 64, 20}};
   /* no final budget given: the last stage's, dropped as the final stage */
   mx_search_options_init(&o);
+  o.candidates = 100; /* explicit (the default, 0, is chosen at search time) */
   cr_assert_eq(mx_search_options_set_cascade(&o, st, 2, &err), MX_OK);
   cr_assert(o.r_q == 16 && o.r_c == 64 && o.n_stages == 1);
   cr_assert(o.stages[0].r_q == 4 && o.stages[0].keep == 200);
@@ -132,7 +133,7 @@ Test(budget, set_cascade_rules) {
   st[8] = (mx_stage){4, 4, 10};
   mx_search_options_init(&o);
   cr_assert_eq(mx_search_options_set_cascade(&o, st, 9, &err), MX_OK);
-  cr_assert(o.n_stages == 8 && o.r_q == 4 && o.r_c == 4 && o.candidates == 100);
+  cr_assert(o.n_stages == 8 && o.r_q == 4 && o.r_c == 4 && o.candidates == 0);
   mx_search_options before = o;
   o.r_q = 2;
   before.r_q = 2;
