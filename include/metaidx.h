@@ -264,10 +264,11 @@ MX_API void mx_builder_abort(mx_builder *b);
 typedef struct mx_index mx_index;
 
 typedef struct mx_open_options {
-  uint32_t max_readers; /* concurrent searches (LMDB reader slots); 0 = 126.
-                           The first process to open the index sizes the
-                           table (in store/lock.mdb); later opens while that
-                           file exists inherit it if it is larger. */
+  uint32_t max_readers; /* concurrent searches on this handle; 0 = 126. One
+                           more is MX_ERR_BUSY. Each handle counts its own:
+                           readers keep no lock file (an index can be
+                           searched on read-only media or by another user,
+                           and opened any number of times in a process). */
   int verify;           /* check record checksums on every read; default 1 */
   int ignore_calibration; /* 1: do not load calibration.jsonl (searches then
                              use the uncalibrated default); default 0 */

@@ -58,16 +58,18 @@ mx_status mx_store_finish(mx_store *s, mx_error *err);
 /* ---- reading ---- */
 
 typedef struct mx_store_open_options {
-  unsigned max_readers; /* LMDB reader slots; 0 = 126. The reader table lives in
-                         * lock.mdb and is sized by the first process that
-                         * opens the store (the writer removes lock.mdb on
-                         * close); a later process inherits that size. */
+  unsigned max_readers; /* concurrent read transactions on this handle; 0 = 126.
+                         * Readers keep no LMDB reader table (see
+                         * MX_STORE_READER_FLAGS): each handle counts its own. */
   int verify;           /* check segment hashes on every prefix read; default 1 */
 } mx_store_open_options;
 void mx_store_open_options_init(mx_store_open_options *o);
 
-/* Opens an existing store read-only: MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD.
- * MX_ERR_NOT_FOUND if there is none, MX_ERR_FORMAT if it is not LMDB. */
+/* Opens an existing store read-only: MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS |
+ * MDB_NORDAHEAD (no lock.mdb: a published store is immutable, so it can be
+ * read from read-only media, by users who cannot write it, and opened any
+ * number of times in one process). MX_ERR_NOT_FOUND if there is none,
+ * MX_ERR_FORMAT if it is not LMDB. */
 mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_store **out,
                         mx_error *err);
 

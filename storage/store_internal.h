@@ -41,6 +41,8 @@ struct mx_store {
   mx_store_txn *idle; /* reset read txns kept for reuse (they keep a reader slot) */
   unsigned n_idle;
   unsigned max_idle;
+  unsigned n_active;   /* transactions handed out and not ended */
+  unsigned max_active; /* the handle's reader slots (0: LMDB's own table decides) */
 
   /* writer */
   MDB_txn *wtxn;
@@ -58,6 +60,16 @@ struct mx_store {
   mx_status failed; /* a writer that lost data refuses further calls */
   int finished;
 };
+
+/* How readers open a store. A published store is never written again (a
+ * rebuild writes a new directory and swaps it in; the old file lives on,
+ * unlinked, while it is mapped), so readers need no reader table: no
+ * lock.mdb is created or read (MDB_NOLOCK), which lets read-only media and
+ * users without write access search, and lets one process open the same
+ * store any number of times (LMDB's lock-file reinitialisation, which a
+ * second open of one environment in a process triggers, cannot happen).
+ * Concurrent searches per handle are bounded by its own count instead. */
+#define MX_STORE_READER_FLAGS (MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | MDB_NORDAHEAD)
 
 /* Translates an LMDB (or errno) code to a status. */
 mx_status mx_store_lmdb_status(int rc);

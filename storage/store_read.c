@@ -55,6 +55,7 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
   s->verify = opts->verify;
   unsigned readers = opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
   s->max_idle = readers;
+  s->max_active = readers;
   int rc = mdb_env_create(&s->env);
   if (rc) {
     s->env = NULL;
@@ -62,8 +63,7 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
     return mx_store_lmdb_fail(err, rc, "%s: mdb_env_create", dir);
   }
   if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
-      (rc = mdb_env_set_maxreaders(s->env, readers)) ||
-      (rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD, 0644))) {
+      (rc = mdb_env_open(s->env, dir, MX_STORE_READER_FLAGS, 0644))) {
     mx_status st;
     if (rc == MDB_INVALID || rc == EINVAL)
       st =
@@ -106,6 +106,13 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
   return MX_OK;
 }
 
+/* A transaction counted in n_active was not handed out after all. */
+static void txn_released(mx_store *s) {
+  pthread_mutex_lock(&s->idle_lock);
+  s->n_active--;
+  pthread_mutex_unlock(&s->idle_lock);
+}
+
 mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
   if (!s || !out)
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_store_txn_begin: NULL argument");
@@ -114,6 +121,15 @@ mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
     return mx_fail(err, MX_ERR_STATE, "%s: read transactions need a finished or read-only store",
                    s->dir);
   pthread_mutex_lock(&s->idle_lock);
+  if (s->max_active && s->n_active >= s->max_active) {
+    pthread_mutex_unlock(&s->idle_lock);
+    return mx_fail(err, MX_ERR_BUSY,
+                   "%s: more concurrent searches (read transactions) than the %u reader "
+                   "slots of this handle; raise mx_open_options.max_readers or run fewer "
+                   "searches at once",
+                   s->dir, s->max_active);
+  }
+  s->n_active++;
   mx_store_txn *t = s->idle;
   if (t) {
     s->idle = t->next_idle;
@@ -128,11 +144,14 @@ mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
     }
     mdb_txn_abort(t->txn);
     free(t);
+    txn_released(s);
     return mx_store_lmdb_fail(err, rc, "%s: cannot renew a read transaction", s->data_path);
   }
   t = malloc(sizeof *t);
-  if (!t)
+  if (!t) {
+    txn_released(s);
     return mx_fail(err, MX_ERR_NO_MEMORY, "%s: out of memory for a read transaction", s->dir);
+  }
   t->s = s;
   t->next_idle = NULL;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
@@ -143,6 +162,7 @@ mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
   }
   if (rc) {
     free(t);
+    txn_released(s);
     if (rc == MDB_READERS_FULL) {
       int slots = 0;
       mdb_env_get_maxreaders(s->env, (unsigned *)&slots);
@@ -166,6 +186,7 @@ void mx_store_txn_end(mx_store_txn *t) {
    * renew costs no allocation and no slot search. */
   mdb_txn_reset(t->txn);
   pthread_mutex_lock(&s->idle_lock);
+  s->n_active--;
   if (s->n_idle < s->max_idle) {
     t->next_idle = s->idle;
     s->idle = t;

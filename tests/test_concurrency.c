@@ -56,9 +56,7 @@ static void make_configs(mx_search_options *c) {
 }
 
 /* Builds the index and computes every answer on one thread, with the index
- * opened with max_readers slots: the first opener sizes LMDB's reader table
- * in lock.mdb, which outlives a reader's close (only the builder removes
- * it), so a later open with fewer slots would inherit this many. */
+ * opened with max_readers slots (each handle counts its own searches). */
 static void build_and_reference(uint32_t max_readers) {
   F.tmp = mx_test_tmpdir("concurrency");
   snprintf(F.dir, sizeof F.dir, "%s/ix", F.tmp);
