@@ -5,6 +5,7 @@
  * store_verify.c. No MDB_* value leaves these files. */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,31 @@ void mx_store_format_key(const void *key, size_t len, char *out, size_t out_len)
     o += (size_t)snprintf(out + o, out_len - o, "%02x", k[i]);
   if (len > 64 && o + 4 < out_len)
     snprintf(out + o, out_len - o, "...");
+}
+
+/* ------------------------------------------------------------ fault guards */
+
+void mx_store_guard_push(const mx_store *s, mx_fault_guard *g) {
+  mx_fault_guard_push(g, s->map, s->map ? s->map_len : 0);
+  if (!s->map)
+    g->hi = g->lo; /* nothing to catch */
+}
+
+mx_status mx_store_guard_fail(mx_store *s, mx_store_txn *t, mx_fault_guard *g, mx_error *err,
+                              const char *what) {
+  mx_fault_guard_pop(g);
+  if (t)
+    t->broken = 1;
+  const char *cause = g->sig == SIGBUS    ? "a read past the end of the file (SIGBUS)"
+                      : g->sig == SIGSEGV ? "an offset off the map (SIGSEGV)"
+                                          : g->why;
+  return mx_fail(err, MX_ERR_CORRUPT, "%s: %s: LMDB stopped on a damaged page: %s", s->data_path,
+                 what, cause);
+}
+
+void mx_store_lmdb_assert(MDB_env *env, const char *msg) {
+  (void)env;
+  mx_fault_guard_trip(msg); /* returns only outside a guard: LMDB then aborts */
 }
 
 /* ------------------------------------------------------------ common */
@@ -198,7 +224,15 @@ mx_status mx_store_count(mx_store *s, uint64_t *out, mx_error *err) {
   } else {
     mx_store_txn *t;
     MX_TRY(mx_store_txn_begin(s, &t, err));
+    mx_fault_guard g;
+    mx_store_guard_push(s, &g);
+    if (!MX_FAULT_GUARD_ENTER(&g)) {
+      mx_status fs = mx_store_guard_fail(s, t, &g, err, "counting records");
+      mx_store_txn_end(t);
+      return fs;
+    }
     rc = mdb_stat(t->txn, s->dbi[DB_GROUPS], &st);
+    mx_fault_guard_pop(&g);
     mx_store_txn_end(t);
   }
   if (rc)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "faultguard.h"
 #include "hash.h"
 #include "store.h"
 
@@ -22,6 +23,7 @@ struct mx_store_txn {
   mx_store *s;
   MDB_txn *txn;
   mx_store_txn *next_idle;
+  int broken; /* LMDB was stopped inside it by a fault guard: abort, never reuse */
 };
 
 struct mx_store {
@@ -37,6 +39,9 @@ struct mx_store {
 
   /* reader */
   int verify;
+  const unsigned char *map; /* LMDB's map of data.mdb (readers; NULL for a writer) */
+  size_t map_len;
+  uint64_t file_bytes; /* data.mdb's size at open: no value may lie beyond it */
   pthread_mutex_t idle_lock;
   mx_store_txn *idle; /* reset read txns kept for reuse (they keep a reader slot) */
   unsigned n_idle;
@@ -96,6 +101,33 @@ uint64_t mx_store_advise_range(const mx_store *s, const void *p, size_t len);
 /* 1 when every page covering [p, p + len) (the first 64 of them, for a
  * longer range) is in the page cache (mincore), else 0. */
 int mx_store_range_resident(const mx_store *s, const void *p, size_t len);
+
+/* A reader's LMDB calls run inside a fault guard over its map: a damaged
+ * page that trips one of LMDB's assertions (which would abort) or makes it
+ * follow an offset off the map (SIGSEGV, SIGBUS) comes back as
+ * MX_ERR_CORRUPT instead. Used as
+ *     mx_fault_guard g;
+ *     mx_store_guard_push(s, &g);
+ *     if (!MX_FAULT_GUARD_ENTER(&g)) return mx_store_guard_fail(t, &g, err, "what");
+ *     ...LMDB calls...
+ *     mx_fault_guard_pop(&g);
+ * A writer's handle (map NULL) guards nothing. */
+void mx_store_guard_push(const mx_store *s, mx_fault_guard *g);
+/* After a jump: pops g, marks t (if any) broken, fails with MX_ERR_CORRUPT
+ * naming the store, `what` and the cause. */
+mx_status mx_store_guard_fail(mx_store *s, mx_store_txn *t, mx_fault_guard *g, mx_error *err,
+                              const char *what);
+/* LMDB's assertion callback for readers: jumps to the thread's guard. */
+void mx_store_lmdb_assert(MDB_env *env, const char *msg);
+
+/* 1 when the value lies inside data.mdb's bytes (a damaged node can give
+ * a value any address and size), always 1 for a writer's handle. */
+static inline int mx_store_val_in_file(const mx_store *s, const MDB_val *v) {
+  if (!s->map)
+    return 1;
+  uintptr_t a = (uintptr_t)v->mv_data, lo = (uintptr_t)s->map;
+  return a >= lo && a - lo <= s->file_bytes && v->mv_size <= s->file_bytes - (a - lo);
+}
 
 /* Record keys: the internal id, 8 bytes big-endian (so MDB_APPEND works). */
 static inline void key_be64(unsigned char out[8], uint64_t id) { mx_put_be64(out, id); }

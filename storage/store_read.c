@@ -3,11 +3,14 @@
  * verified prefixes in place from the map, prefetch hints, the id maps and
  * metadata. Shared parts are in store.c / store_internal.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "status.h"
 #include "store_internal.h"
@@ -20,6 +23,122 @@ void mx_store_open_options_init(mx_store_open_options *o) {
     o->max_readers = DEFAULT_MAX_READERS;
     o->verify = 1;
   }
+}
+
+/* LMDB's file layout, for reading the meta pages before LMDB maps the
+ * file: a page header of 16 bytes (flags at offset 10), then the meta:
+ * magic, version, address, map size, the free and main databases (48 bytes
+ * each; the free one's first field is the page size), the last used page
+ * and the transaction id. */
+#define LMDB_PAGE_HEADER 16
+#define LMDB_P_META 0x08
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_META_PSIZE (LMDB_PAGE_HEADER + 24)
+#define LMDB_META_LAST_PG (LMDB_PAGE_HEADER + 120)
+#define LMDB_META_TXNID (LMDB_PAGE_HEADER + 128)
+#define LMDB_META_BYTES (LMDB_PAGE_HEADER + 136)
+
+static uint64_t le_get(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* A store whose file is shorter than its meta page says would die of
+ * SIGBUS on the first page past the end: read both meta pages with pread
+ * (nothing mapped yet) and refuse such a file as corrupt, naming both
+ * sizes. Meta pages LMDB itself would refuse (bad magic or version) are
+ * left for it to report. *file_bytes gets the file's size. */
+static mx_status check_length(const char *path, uint64_t *file_bytes, mx_error *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return mx_fail(err, mx_status_from_errno(errno), "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  mx_status st = MX_OK;
+  unsigned char m[2][LMDB_META_BYTES];
+  uint64_t psize = 0;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = mx_fail(err, MX_ERR_FORMAT, "%s: not a regular file", path);
+    goto out;
+  }
+  *file_bytes = (uint64_t)sb.st_size;
+  for (int i = 0; i < 2; i++) {
+    off_t at = i == 0 ? 0 : (off_t)psize;
+    if (pread(fd, m[i], sizeof m[i], at) != (ssize_t)sizeof m[i])
+      goto out; /* LMDB reports a short meta page */
+    uint16_t flags = (uint16_t)le_get(m[i] + 10, 2);
+    if (!(flags & LMDB_P_META) || le_get(m[i] + LMDB_PAGE_HEADER, 4) != LMDB_MAGIC)
+      goto out; /* not LMDB, or a damaged meta page: LMDB says which */
+    if (i == 0) {
+      psize = le_get(m[0] + LMDB_META_PSIZE, 4);
+      if (psize < 512 || psize > 65536 || (psize & (psize - 1))) {
+        st = mx_fail(err, MX_ERR_CORRUPT, "%s: its meta page gives a page size of %llu bytes",
+                     path, (unsigned long long)psize);
+        goto out;
+      }
+    }
+  }
+  int latest = le_get(m[1] + LMDB_META_TXNID, 8) > le_get(m[0] + LMDB_META_TXNID, 8);
+  uint64_t last = le_get(m[latest] + LMDB_META_LAST_PG, 8);
+  if (last >= (UINT64_MAX / psize) - 1 || (last + 1) * psize > *file_bytes) {
+    st = mx_fail(err, MX_ERR_CORRUPT,
+                 "%s: the file is truncated or damaged: %llu bytes, but its meta page says "
+                 "the data fills %llu pages of %llu bytes (restore the index or rebuild it)",
+                 path, (unsigned long long)*file_bytes, (unsigned long long)last + 1,
+                 (unsigned long long)psize);
+  }
+out:
+  close(fd);
+  return st;
+}
+
+/* LMDB does not say where it mapped the file (mdb_env_info's address is
+ * the meta's fixed-map address, NULL here), and the fault guard needs it.
+ * So the mappings of data.mdb are listed (/proc/self/maps) before and
+ * after mdb_env_open: the new one is this handle's. Opens are serialised
+ * by open_lock so that two of this library's opens cannot mix up. If it
+ * cannot be found, the handle guards against LMDB's assertions only. */
+typedef struct map_range {
+  uintptr_t lo, hi;
+} map_range;
+#define MAX_MAPS 64
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int file_maps(const struct stat *sb, map_range *out) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f)
+    return -1;
+  char line[512];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi, off, ino;
+    unsigned maj, mnr;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &mnr, &ino) != 7)
+      continue;
+    if (off == 0 && ino == (unsigned long)sb->st_ino && maj == major(sb->st_dev) &&
+        mnr == minor(sb->st_dev) && n < MAX_MAPS)
+      out[n++] = (map_range){lo, hi};
+  }
+  fclose(f);
+  return n;
+}
+
+/* The range in after[] that is not in before[], if exactly one. */
+static int new_map(const map_range *before, int nb, const map_range *after, int na,
+                   map_range *out) {
+  int found = 0;
+  for (int i = 0; i < na; i++) {
+    int old = 0;
+    for (int j = 0; j < nb && !old; j++)
+      old = before[j].lo == after[i].lo;
+    if (!old) {
+      *out = after[i];
+      found++;
+    }
+  }
+  return found == 1;
 }
 
 mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_store **out,
@@ -52,6 +171,11 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
     mx_store_close(s);
     return st;
   }
+  mx_status cs = check_length(s->data_path, &s->file_bytes, err);
+  if (cs != MX_OK) {
+    mx_store_close(s);
+    return cs;
+  }
   s->verify = opts->verify;
   unsigned readers = opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
   s->max_idle = readers;
@@ -62,8 +186,19 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
     mx_store_close(s);
     return mx_store_lmdb_fail(err, rc, "%s: mdb_env_create", dir);
   }
-  if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
-      (rc = mdb_env_open(s->env, dir, MX_STORE_READER_FLAGS, 0644))) {
+  mdb_env_set_assert(s->env, mx_store_lmdb_assert);
+  map_range before[MAX_MAPS], after[MAX_MAPS], mine;
+  pthread_mutex_lock(&open_lock);
+  int nb = file_maps(&sb, before);
+  if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) == 0)
+    rc = mdb_env_open(s->env, dir, MX_STORE_READER_FLAGS, 0644);
+  int na = rc == 0 && nb >= 0 ? file_maps(&sb, after) : -1;
+  pthread_mutex_unlock(&open_lock);
+  if (na >= 0 && new_map(before, nb, after, na, &mine)) {
+    s->map = (const unsigned char *)mine.lo;
+    s->map_len = mine.hi - mine.lo;
+  }
+  if (rc) {
     mx_status st;
     if (rc == MDB_INVALID || rc == EINVAL)
       st =
@@ -76,8 +211,18 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
   MDB_stat est;
   mdb_env_stat(s->env, &est);
   s->psize = est.ms_psize;
-  MDB_txn *txn;
-  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+  MDB_txn *volatile txn = NULL;
+  mx_fault_guard g;
+  mx_store_guard_push(s, &g);
+  if (!MX_FAULT_GUARD_ENTER(&g)) {
+    mx_status st = mx_store_guard_fail(s, NULL, &g, err, "opening its sub-databases");
+    if (txn)
+      mdb_txn_abort(txn);
+    mx_store_close(s);
+    return st;
+  }
+  if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, (MDB_txn **)&txn))) {
+    mx_fault_guard_pop(&g);
     mx_store_close(s);
     return mx_store_lmdb_fail(err, rc, "%s: begin", s->data_path);
   }
@@ -93,12 +238,15 @@ mx_status mx_store_open(const char *dir, const mx_store_open_options *opts, mx_s
               ? mx_fail(err, MX_ERR_FORMAT, "%s: not a metaidx store (no \"%s\" sub-database)",
                         s->data_path, mx_store_db_names[i])
               : mx_store_lmdb_fail(err, rc, "%s: open sub-database \"%s\"", s->data_path, mx_store_db_names[i]);
+      mx_fault_guard_pop(&g);
       mdb_txn_abort(txn);
       mx_store_close(s);
       return st;
     }
   }
-  if ((rc = mdb_txn_commit(txn))) { /* keeps the dbi handles */
+  rc = mdb_txn_commit(txn); /* keeps the dbi handles */
+  mx_fault_guard_pop(&g);
+  if (rc) {
     mx_store_close(s);
     return mx_store_lmdb_fail(err, rc, "%s: commit", s->data_path);
   }
@@ -154,6 +302,7 @@ mx_status mx_store_txn_begin(mx_store *s, mx_store_txn **out, mx_error *err) {
   }
   t->s = s;
   t->next_idle = NULL;
+  t->broken = 0;
   int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
   if (rc == MDB_READERS_FULL) {
     int dead = 0; /* slots left by crashed processes can be reclaimed */
@@ -182,6 +331,12 @@ void mx_store_txn_end(mx_store_txn *t) {
   if (!t)
     return;
   mx_store *s = t->s;
+  if (t->broken) { /* LMDB was stopped inside it: never reuse it */
+    mdb_txn_abort(t->txn);
+    free(t);
+    txn_released(s);
+    return;
+  }
   /* Keep the reset transaction (and its reader slot) for the next begin:
    * renew costs no allocation and no slot search. */
   mdb_txn_reset(t->txn);
@@ -200,11 +355,22 @@ void mx_store_txn_end(mx_store_txn *t) {
   }
 }
 
+/* mdb_get under the store's fault guard, the value checked to lie inside
+ * the file: damage is MX_ERR_CORRUPT (and the transaction is broken). */
 static mx_status txn_get(mx_store_txn *t, int db, const void *k, size_t klen, MDB_val *v) {
   MDB_val key = {klen, (void *)k};
+  if (t->broken)
+    return MX_ERR_CORRUPT;
+  mx_fault_guard g;
+  mx_store_guard_push(t->s, &g);
+  if (!MX_FAULT_GUARD_ENTER(&g)) {
+    mx_store_guard_fail(t->s, t, &g, NULL, "lookup");
+    return MX_ERR_CORRUPT;
+  }
   int rc = mdb_get(t->txn, t->s->dbi[db], &key, v);
+  mx_fault_guard_pop(&g);
   if (rc == 0)
-    return MX_OK;
+    return mx_store_val_in_file(t->s, v) ? MX_OK : MX_ERR_CORRUPT;
   return mx_store_lmdb_status(rc);
 }
 

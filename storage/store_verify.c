@@ -17,6 +17,9 @@ typedef struct verify_state {
   void *ctx;
   mx_store_verify_report *rep;
   int stop;
+  /* the scan's open cursors, closed by mx_store_verify if LMDB is stopped
+   * on a damaged page (a jump out of the scan) */
+  MDB_cursor *volatile cur[2];
 } verify_state;
 
 __attribute__((format(printf, 4, 5))) static void vreport(verify_state *v, uint64_t id,
@@ -42,12 +45,14 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
     v->stop = 1;
     return;
   }
+  v->cur[0] = c;
   /* The reader's map is MADV_RANDOM (MDB_NORDAHEAD), so a cold scan would
    * fault one 4 KiB page at a time. A second cursor runs ahead and asks for
    * the next records' pages, keeping the disk busy with large reads. */
   MDB_cursor *ahead = NULL;
   uint64_t ahead_bytes = 0; /* hinted beyond the current record */
   int ahead_rc = mdb_cursor_open(t->txn, s->dbi[DB_GROUPS], &ahead);
+  v->cur[1] = ahead;
   MDB_cursor_op ahead_op = MDB_FIRST;
   uint64_t next = 0;
   for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && !v->stop;
@@ -57,7 +62,7 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
       MDB_val ak, ad;
       ahead_rc = mdb_cursor_get(ahead, &ak, &ad, ahead_op);
       ahead_op = MDB_NEXT;
-      if (ahead_rc == 0) {
+      if (ahead_rc == 0 && mx_store_val_in_file(s, &ad)) {
         mx_store_advise_range(s, ad.mv_data, ad.mv_size);
         ahead_bytes += ad.mv_size;
       }
@@ -97,6 +102,13 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
         break;
       }
     }
+    if (!mx_store_val_in_file(s, &d)) {
+      v->rep->bad_records++;
+      vreport(v, id, MX_ERR_CORRUPT,
+              "%s: record id %" PRIu64 " of %zu bytes lies outside the file: its page is damaged",
+              s->dir, id, d.mv_size);
+      continue;
+    }
     mx_error e;
     mx_error_clear(&e);
     mx_record_view view;
@@ -125,6 +137,7 @@ static void verify_records(mx_store_txn *t, uint32_t dim, uint32_t vectors, int 
     vreport(v, NO_ID, mx_store_lmdb_status(rc), "%s: scan of records stopped: %s", s->dir, mdb_strerror(rc));
     v->stop = 1;
   }
+  v->cur[0] = v->cur[1] = NULL;
   mdb_cursor_close(c);
   if (ahead)
     mdb_cursor_close(ahead);
@@ -148,10 +161,17 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
   MDB_val k, d, o;
   char text[512];
   if (mdb_cursor_open(t->txn, s->dbi[DB_IDS], &c) == 0) {
+    v->cur[0] = c;
     int rc;
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && !v->stop;
          rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
       uint64_t id = k.mv_size == 8 ? mx_get_be64(k.mv_data) : NO_ID;
+      if (!mx_store_val_in_file(s, &d)) {
+        v->rep->bad_keys++;
+        vreport(v, id, MX_ERR_CORRUPT, "%s: the key of id %" PRIu64 " lies outside the file",
+                s->dir, id);
+        continue;
+      }
       mx_store_format_key(d.mv_data, d.mv_size, text, sizeof text);
       if (id == NO_ID || id >= n_records) {
         v->rep->bad_keys++;
@@ -166,9 +186,11 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
                 "%s: id %" PRIu64 " has key %s but \"ext\" does not map it back", s->dir, id, text);
       }
     }
+    v->cur[0] = NULL;
     mdb_cursor_close(c);
   }
   if (mdb_cursor_open(t->txn, s->dbi[DB_EXT], &c) == 0) {
+    v->cur[0] = c;
     int rc;
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && !v->stop;
          rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
@@ -185,8 +207,34 @@ static void verify_keys(mx_store_txn *t, uint64_t n_records, verify_state *v) {
                 s->dir, text, id);
       }
     }
+    v->cur[0] = NULL;
     mdb_cursor_close(c);
   }
+}
+
+/* Both scans under one fault guard: a damaged page can trip LMDB's
+ * assertions (a cursor stepping onto a page that is not a leaf) or send it
+ * off the map, and the guard brings the scan back here to report that
+ * where it would have aborted. */
+static void scan(mx_store_txn *t, verify_state *v, uint32_t dim, uint32_t vectors, int dtype) {
+  mx_fault_guard g;
+  mx_store_guard_push(t->s, &g);
+  if (!MX_FAULT_GUARD_ENTER(&g)) {
+    mx_error e;
+    mx_error_clear(&e);
+    mx_store_guard_fail(t->s, t, &g, &e, "the scan stopped");
+    for (int i = 0; i < 2; i++)
+      if (v->cur[i])
+        mdb_cursor_close(v->cur[i]);
+    v->rep->bad_records++;
+    vreport(v, NO_ID, MX_ERR_CORRUPT, "%s", e.message);
+    return;
+  }
+  uint64_t n = 0;
+  verify_records(t, dim, vectors, dtype, v, &n);
+  if (!v->stop)
+    verify_keys(t, n, v);
+  mx_fault_guard_pop(&g);
 }
 
 mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_vectors,
@@ -200,11 +248,8 @@ mx_status mx_store_verify(mx_store *s, uint32_t expected_dim, uint32_t expected_
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_store_verify: NULL store");
   mx_store_txn *t;
   MX_TRY(mx_store_txn_begin(s, &t, err));
-  verify_state v = {fn, ctx, report, 0};
-  uint64_t n = 0;
-  verify_records(t, expected_dim, expected_vectors, expected_dtype, &v, &n);
-  if (!v.stop)
-    verify_keys(t, n, &v);
+  verify_state v = {fn, ctx, report, 0, {NULL, NULL}};
+  scan(t, &v, expected_dim, expected_vectors, expected_dtype);
   mx_store_txn_end(t);
   return MX_OK;
 }
