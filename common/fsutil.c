@@ -1,6 +1,7 @@
 /* fsutil.c: crash-safe file writes, directory fsync, mkdir -p, rm -rf, and
  * removal limited to what the engine created (owned directories). */
 #include "fsutil.h"
+#include "faultguard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -394,14 +395,30 @@ mx_status mx_map_file(const char *path, void **map, size_t *len, mx_error *err) 
   if (p == MAP_FAILED)
     return fail_errno(err, e, "cannot map", path);
   (void)madvise(p, size, MADV_SEQUENTIAL);
+  (void)mx_fault_watch(p, size); /* no free slot: unwatched, as before */
   *map = p;
   *len = size;
   return MX_OK;
 }
 
 void mx_unmap_file(void *map, size_t len) {
-  if (map && len)
+  if (map && len) {
+    mx_fault_unwatch(map);
     munmap(map, len);
+  }
+}
+
+mx_status mx_map_check_intact(const void *map, size_t len, const char *path, mx_error *err) {
+  struct stat st;
+  long long now = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+  /* A cut inside a page reads zeros there without any fault: the size
+   * tells. A cut before a page the reader then touched: the watch tells. */
+  if (!mx_fault_watch_shrunk(map) && (now < 0 || (unsigned long long)now >= len))
+    return MX_OK;
+  return mx_fail(err, MX_ERR_IO,
+                 "'%s' shrank while it was being read (%zu bytes when opened, now %lld): "
+                 "another program truncated or rewrote it; nothing read from it is used",
+                 path, len, now);
 }
 
 int mx_path_exists(const char *path) {

@@ -68,9 +68,15 @@ mx_status mx_read_file(const char *path, size_t max_len, char **out, size_t *len
 mx_status mx_path_join(char *out, size_t cap, const char *dir, const char *name, mx_error *err);
 
 /* Maps a whole regular file read-only (MAP_PRIVATE, advised sequential).
- * An empty file gives *map = NULL, *len = 0. Release with mx_unmap_file. */
+ * An empty file gives *map = NULL, *len = 0. Release with mx_unmap_file.
+ * The mapping is watched (faultguard.h): if another program truncates the
+ * file, reads past its new end give zeros instead of killing the process
+ * with SIGBUS, and mx_map_check_intact says so afterwards. */
 mx_status mx_map_file(const char *path, void **map, size_t *len, mx_error *err);
 void mx_unmap_file(void *map, size_t len);
+/* MX_ERR_IO naming path if the file mapped at map (len bytes) shrank: a
+ * read past its new end happened, or path is now shorter. Else MX_OK. */
+mx_status mx_map_check_intact(const void *map, size_t len, const char *path, mx_error *err);
 
 /* 1 if path exists (any type), else 0. */
 int mx_path_exists(const char *path);

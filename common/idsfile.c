@@ -95,6 +95,8 @@ mx_status mx_ids_text_read(const char *path, mx_ids_text *out, mx_error *err) {
   size_t size;
   MX_TRY(mx_map_file(path, &map, &size, err));
   mx_status s = mx_ids_text_parse(map, size, path, out, err);
+  if (s == MX_OK && (s = mx_map_check_intact(map, size, path, err)) != MX_OK)
+    mx_ids_text_free(out);
   mx_unmap_file(map, size);
   return s;
 }

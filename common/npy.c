@@ -348,7 +348,7 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
   mx_npy_header h;
   mx_status s = mx_npy_parse_header(map, size, &h, err);
   if (s != MX_OK) {
-    munmap(map, size);
+    mx_unmap_file(map, size);
     return mx_fail_context(err, s, "'%s'", path);
   }
   size_t esize = mx_npy_type_size(h.type);
@@ -357,7 +357,7 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
   if (expected < data_bytes || expected != (uint64_t)size) {
     char shape[256];
     format_shape(&h, shape, sizeof shape);
-    munmap(map, size);
+    mx_unmap_file(map, size);
     return mx_fail(err, MX_ERR_FORMAT,
                    "'%s': %s: header declares %s %s = %" PRIu64 " bytes of data after %zu header "
                    "bytes, so %" PRIu64 " bytes expected, but the file has %zu bytes",
@@ -365,7 +365,7 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
                    mx_npy_type_descr(h.type), shape, data_bytes, h.data_offset, expected, size);
   }
   if (h.data_offset % esize != 0) {
-    munmap(map, size);
+    mx_unmap_file(map, size);
     return mx_fail(err, MX_ERR_UNSUPPORTED,
                    "'%s': data offset %zu is not a multiple of the element size %zu (NumPy "
                    "always aligns it; this file was written by something else)",
@@ -382,9 +382,12 @@ mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err) {
 void mx_npy_close(mx_npy *f) {
   if (!f)
     return;
-  if (f->map && f->map_len)
-    munmap(f->map, f->map_len);
+  mx_unmap_file(f->map, f->map_len);
   memset(f, 0, sizeof *f);
+}
+
+mx_status mx_npy_check_intact(const mx_npy *f, const char *path, mx_error *err) {
+  return f && f->map ? mx_map_check_intact(f->map, f->map_len, path, err) : MX_OK;
 }
 
 /* ------------------------------------------------------------ writing */

@@ -56,10 +56,14 @@ typedef struct mx_npy {
  * offset that is not a multiple of the element size (never written by
  * NumPy) is MX_ERR_UNSUPPORTED, so `data` is always aligned for its type.
  * Empty arrays open fine (data_bytes 0, data points at the end of the
- * header). Messages name the path. On failure *out is zeroed. The file must
- * not shrink while mapped (that would raise SIGBUS). */
+ * header). Messages name the path. On failure *out is zeroed. If the file
+ * shrinks while mapped, see mx_npy_check_intact. */
 mx_status mx_npy_open(const char *path, mx_npy *out, mx_error *err);
 void mx_npy_close(mx_npy *f); /* zeroed or NULL: no-op */
+/* If the file shrank while mapped, reads past its new end gave zeros
+ * instead of SIGBUS (mx_map_file): MX_ERR_IO naming path. Readers call it
+ * after reading and before trusting what they read. */
+mx_status mx_npy_check_intact(const mx_npy *f, const char *path, mx_error *err);
 
 /* Streaming writer: header first (version 1.0, or 2.0 if it must; padded
  * with spaces and a newline so that the data starts at a multiple of 64

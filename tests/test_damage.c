@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "cli_run.h"
@@ -290,4 +292,50 @@ Test(damage, every_page_zeroed_many_leaves, .timeout = 600) {
 }
 Test(damage, every_page_random_many_leaves, .timeout = 600) {
   page_matrix("damage_random_leaves", 1, 300, 2, 8, 8);
+}
+
+/* Item 11: the input .npy truncated while the build reads it: once inside
+ * a page (the tail of that page then reads as zeros, with no signal) and
+ * once at a page boundary (the next page read raised SIGBUS), each while
+ * the documents load. The build fails with a message naming the file, by
+ * status, and leaves neither an index nor its build directory. A cut
+ * before the build maps the file is refused at open. */
+static void truncate_while_building(const char *tmp, off_t cut, int when_loading) {
+  char *src = path_in(tmp, "src.npy"), *in = path_in(tmp, "in.npy");
+  char *out = path_in(tmp, "o"), *building = path_in(tmp, "o.building");
+  char *outp = path_in(tmp, "out.txt"), *errp = path_in(tmp, "err.txt");
+  size_t len;
+  unsigned char *data = read_bytes(src, &len);
+  write_bytes(in, data, len);
+  free(data);
+  const char *args[] = {"build", "--out", out, in, NULL};
+  int pid = mx_test_spawn_tool(args, outp, errp);
+  if (when_loading) /* the build directory appears when loading starts */
+    for (int i = 0; i < 60000 && access(building, F_OK) != 0 && kill(pid, 0) == 0; i++)
+      usleep(500);
+  kill(pid, SIGSTOP);
+  cr_assert_eq(truncate(in, cut), 0);
+  kill(pid, SIGCONT);
+  int st = mx_test_wait(pid);
+  char *err = slurp(errp);
+  cr_assert(st < 128, "cut at %lld: the build died of signal %d: %s", (long long)cut, st - 128,
+            err);
+  cr_assert_eq(st, 1, "cut at %lld: exit %d: %s", (long long)cut, st, err);
+  cr_assert(strstr(err, "in.npy"), "cut at %lld: %s", (long long)cut, err);
+  if (when_loading)
+    cr_assert(strstr(err, "shrank while it was being read"), "cut at %lld: %s", (long long)cut,
+              err);
+  cr_assert_neq(access(out, F_OK), 0, "cut at %lld: an index was published", (long long)cut);
+  cr_assert_neq(access(building, F_OK), 0, "cut at %lld: o.building is left", (long long)cut);
+  free(err);
+}
+
+Test(damage, input_truncated_while_building, .timeout = 600) {
+  char *tmp = mx_test_tmpdir("damage_input");
+  write_docs(path_in(tmp, "src.npy"), 3000, 16, 64, 5); /* 12 MB of f32 */
+  truncate_while_building(tmp, 4000000, 1);      /* inside a page */
+  truncate_while_building(tmp, 4096 * 900, 1);   /* at a page boundary */
+  truncate_while_building(tmp, 4096 * 900, 0);   /* as it starts */
+  mx_test_tmpdir_remove(tmp);
+  paths_free();
 }

@@ -167,6 +167,9 @@ static int check_values(const input *in, int normalize, unsigned threads, progre
     size_t items = (size_t)(chunks - c.first_chunk < CHECK_WAVE ? chunks - c.first_chunk
                                                                 : CHECK_WAVE);
     mx_parallel_for(threads, items, check_chunk, &c);
+    mx_error err;
+    if (mx_npy_check_intact(&in->f, in->path, &err) != MX_OK) /* the zeros it read are not data */
+      return cli_fail_err("build", &err);
     for (size_t i = 0; i < items; i++) {
       const mx_vector_check *b = &bad[i];
       unsigned long long row = b->row, v = b->vector;
@@ -447,8 +450,10 @@ int cmd_build(int argc, char **argv) {
       if (interrupted) {
         rc = cli_fail("build", "interrupted; the unfinished build is removed");
       } else if (mx_builder_add(b, n, u64, keys, lens, vec, in[i].dtype, &err) != MX_OK) {
-        mx_fail_context(&err, err.status, "%s: rows %llu..%llu", in[i].path,
-                        (unsigned long long)row, (unsigned long long)(row + n - 1));
+        /* zeros read past a truncation are not the input's fault */
+        if (mx_npy_check_intact(&in[i].f, in[i].path, &err) == MX_OK)
+          mx_fail_context(&err, err.status, "%s: rows %llu..%llu", in[i].path,
+                          (unsigned long long)row, (unsigned long long)(row + n - 1));
         rc = cli_fail_err("build", &err);
       } else {
         progress_fn(&prog, "load", g + n, total);
@@ -457,6 +462,13 @@ int cmd_build(int argc, char **argv) {
   }
   if (!rc && interrupted)
     rc = cli_fail("build", "interrupted; the unfinished build is removed");
+  /* An input truncated while it was read gave zeros past its new end (not
+   * SIGBUS): refuse before anything is published. */
+  for (uint32_t i = 0; i < n_in && !rc; i++)
+    if (mx_npy_check_intact(&in[i].f, in[i].path, &err) != MX_OK)
+      rc = cli_fail_err("build", &err);
+  if (!rc && ids.kind == MX_IDS_U64 && mx_npy_check_intact(&ids.npy, ids.path, &err) != MX_OK)
+    rc = cli_fail_err("build", &err);
   catch_signals(0);
   if (!rc) {
     mx_builder *fin = b;
