@@ -156,6 +156,23 @@ static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error 
   return MX_OK;
 }
 
+int mx_index_manifest_moved(const char *dir, const mx_manifest *m) {
+  mx_manifest now;
+  if (mx_manifest_read(dir, &now, NULL) != MX_OK)
+    return 0;
+  return memcmp(now.index_id, m->index_id, MX_INDEX_ID_BYTES) != 0;
+}
+
+/* Frees what open_parts opened, for another try. */
+static void close_parts(mx_index *ix) {
+  free(ix->calib);
+  mx_coarse_free(ix->coarse);
+  mx_store_close(ix->store);
+  ix->calib = NULL;
+  ix->coarse = NULL;
+  ix->store = NULL;
+}
+
 mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index **out,
                         mx_error *err) {
   if (!dir || !out)
@@ -170,7 +187,20 @@ mx_status mx_index_open(const char *dir, const mx_open_options *opts, mx_index *
     return mx_fail(err, MX_ERR_NO_MEMORY, "cannot allocate an index handle");
   pthread_mutex_init(&ix->scratch_lock, NULL);
   snprintf(ix->dir, sizeof ix->dir, "%s", dir);
-  mx_status s = open_parts(ix, opts, err);
+  /* manifest.json, store/ and coarse.faiss are read one after the other by
+   * path: an --overwrite rebuild publishing in between (one atomic swap of
+   * the directories) gives parts of two indexes, which the identity ties
+   * refuse. If the manifest names another index by then, the open saw such
+   * a swap, not damage: open again. */
+  mx_status s;
+  for (int attempt = 0;; attempt++) {
+    memset(&ix->manifest, 0, sizeof ix->manifest);
+    s = open_parts(ix, opts, err);
+    if (s == MX_OK || attempt == MX_OPEN_RETRIES || ix->manifest.format_major == 0 ||
+        !mx_index_manifest_moved(ix->dir, &ix->manifest))
+      break;
+    close_parts(ix);
+  }
   if (s != MX_OK) {
     mx_index_close(ix);
     return s;

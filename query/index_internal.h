@@ -53,6 +53,12 @@ struct mx_index {
 mx_status mx_index_check_identity(const char *dir, const mx_manifest *m, mx_store *store,
                                   mx_error *err);
 
+/* 1 when dir's manifest now names another index than m: a rebuild was
+ * published after m was read. */
+int mx_index_manifest_moved(const char *dir, const mx_manifest *m);
+/* How many times open and verify start again after such a swap. */
+#define MX_OPEN_RETRIES 4
+
 const mx_manifest *mx_index_manifest(const mx_index *index);
 mx_store *mx_index_store(mx_index *index);
 mx_maxsim_fn mx_index_kernel(const mx_index *index);
