@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_run.h"
@@ -338,4 +340,61 @@ Test(damage, input_truncated_while_building, .timeout = 600) {
   truncate_while_building(tmp, 4096 * 900, 0);   /* as it starts */
   mx_test_tmpdir_remove(tmp);
   paths_free();
+}
+
+/* Item 14: under an address-space limit (ulimit -v 100000) every command
+ * used to print its answer or error and then hang at exit (an OpenBLAS
+ * thread retrying its buffer allocation forever, exit waiting for it).
+ * AddressSanitizer cannot run under such a limit, so only the release
+ * build checks this. */
+static int run_limited(const char *tmp, const char *const *args, int *status) {
+  char *tool = mx_test_build_path("tools/metaidx");
+  char *outp = path_in(tmp, "lim.out"), *errp = path_in(tmp, "lim.err");
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl = {(rlim_t)100000 * 1024, (rlim_t)100000 * 1024};
+    if (!freopen(outp, "w", stdout) || !freopen(errp, "w", stderr) ||
+        setrlimit(RLIMIT_AS, &rl) != 0)
+      _exit(99);
+    const char *argv[16] = {tool};
+    for (int i = 0; args[i] && i < 14; i++)
+      argv[i + 1] = args[i];
+    execv(tool, (char *const *)argv);
+    _exit(98);
+  }
+  for (int i = 0; i < 600; i++) { /* 30 s */
+    int ws;
+    if (waitpid(pid, &ws, WNOHANG) == pid) {
+      *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+      free(tool);
+      return 1;
+    }
+    usleep(50000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  free(tool);
+  return 0;
+}
+
+Test(damage, commands_exit_under_an_address_space_limit, .timeout = 300) {
+#if defined(__SANITIZE_ADDRESS__)
+  cr_skip_test("AddressSanitizer cannot run under ulimit -v");
+#else
+  fixture f;
+  fixture_make(&f, "damage_ulimit", N_PAGES_DOCS, R, D);
+  char *docs = path_in(f.tmp, "a.npy"), *out = path_in(f.tmp, "limited");
+  const char *const info[] = {"info", f.a, NULL};
+  const char *const search[] = {"search", "--index", f.a, "--queries", f.queries, NULL};
+  const char *const build[] = {"build", "--out", out, docs, NULL};
+  const char *const *cmds[] = {info, search, build};
+  for (size_t i = 0; i < 3; i++) {
+    int st = -1;
+    cr_assert(run_limited(f.tmp, cmds[i], &st), "%s under ulimit -v 100000 did not exit in 30 s",
+              cmds[i][0]);
+    cr_assert(st == 0 || st == 1, "%s under ulimit -v 100000: exit %d", cmds[i][0], st);
+  }
+  fixture_free(&f);
+#endif
 }

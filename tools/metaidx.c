@@ -2,6 +2,8 @@
  * dispatch, --version and --help. Each command lives in its own cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "metaidx.h"
@@ -32,7 +34,26 @@ static void usage(FILE *out) {
                "exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
+/* OpenBLAS (under FAISS) starts a worker thread when the library loads,
+ * before main, and that thread retries its 128 MB buffer allocation
+ * forever when the address space is limited (ulimit -v): every command
+ * then printed its result or error and never exited (exit waits for the
+ * thread). With a finite address-space limit the tool runs itself again
+ * with OPENBLAS_NUM_THREADS=1, so that no such thread exists. The tool's
+ * own threads and FAISS's OpenMP are unaffected. */
+static void single_blas_thread_if_limited(char **argv) {
+  struct rlimit rl;
+  if (getenv("OPENBLAS_NUM_THREADS") || getrlimit(RLIMIT_AS, &rl) != 0 ||
+      rl.rlim_cur == RLIM_INFINITY)
+    return;
+  if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0)
+    return;
+  execv("/proc/self/exe", argv);
+  /* no /proc: carry on as before */
+}
+
 int main(int argc, char **argv) {
+  single_blas_thread_if_limited(argv);
   if (argc < 2) {
     usage(stderr);
     return CLI_EXIT_USAGE;
