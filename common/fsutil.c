@@ -148,12 +148,19 @@ mx_status mx_owned_dir_create(const char *path, mx_error *err) {
   char marker[PATH_MAX];
   MX_TRY(mx_path_join(marker, sizeof marker, path, MX_OWNER_MARKER, err));
   int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0)
-    return fail_errno(err, errno, "cannot create", marker);
+  if (fd < 0) {
+    mx_status s = fail_errno(err, errno, "cannot create", marker);
+    rmdir(path);
+    return s;
+  }
   mx_status s = write_all(fd, marker_text, sizeof marker_text - 1, marker, err);
   if (s == MX_OK && fsync(fd) != 0)
     s = fail_errno(err, errno, "cannot fsync", marker);
   close(fd);
+  if (s != MX_OK) { /* both were made just now, by this call: take them back */
+    unlink(marker);
+    rmdir(path);
+  }
   return s;
 }
 

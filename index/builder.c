@@ -276,8 +276,13 @@ static mx_status take_lock(mx_builder *b, mx_error *err) {
     }
     if (fstat(fd, &held) == 0 && stat(b->lock, &named) == 0 && held.st_dev == named.st_dev &&
         held.st_ino == named.st_ino) {
-      if (held.st_size == 0 && pwrite(fd, LOCK_TEXT, sizeof LOCK_TEXT - 1, 0) < 0) {
-        int e = errno;
+      ssize_t put = held.st_size == 0 ? pwrite(fd, LOCK_TEXT, sizeof LOCK_TEXT - 1, 0)
+                                       : (ssize_t)sizeof LOCK_TEXT - 1;
+      if (put != (ssize_t)sizeof LOCK_TEXT - 1) {
+        /* a short or failed write would leave a file that no later build
+         * recognises as a lock: ours (still held), so remove it */
+        int e = put < 0 ? errno : ENOSPC;
+        unlink(b->lock);
         close(fd);
         return mx_fail(err, mx_status_from_errno(e), "cannot write '%s': %s", b->lock,
                        strerror(e));
@@ -844,12 +849,13 @@ static mx_status publish(mx_builder *b, mx_error *err) {
                      strerror(errno));
   }
   b->tmp_created = 0;
-  MX_TRY(mx_fsync_parent(b->dir, err));
-  /* Now the old index. Anything foreign that got into it between the check
-   * and the swap stays there, in "<dir>.building", which the next build
-   * then refuses to clean up, naming the file. */
+  mx_status s = mx_fsync_parent(b->dir, err);
+  /* Now the old index (also when that fsync failed: the swap is done, and
+   * the old index must not stay behind as "<dir>.building"). Anything
+   * foreign that got into it between the check and the swap stays there,
+   * which the next build then refuses to clean up, naming the file. */
   (void)mx_owned_tree_remove(b->tmp, index_layout, NULL);
-  return MX_OK;
+  return s;
 }
 
 static mx_status finish(mx_builder *b, mx_build_hook before_publish, mx_error *err) {
