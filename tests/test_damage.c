@@ -347,6 +347,7 @@ Test(damage, input_truncated_while_building, .timeout = 600) {
  * thread retrying its buffer allocation forever, exit waiting for it).
  * AddressSanitizer cannot run under such a limit, so only the release
  * build checks this. */
+#if !defined(__SANITIZE_ADDRESS__)
 static int run_limited(const char *tmp, const char *const *args, int *status) {
   char *tool = mx_test_build_path("tools/metaidx");
   char *outp = path_in(tmp, "lim.out"), *errp = path_in(tmp, "lim.err");
@@ -377,6 +378,7 @@ static int run_limited(const char *tmp, const char *const *args, int *status) {
   free(tool);
   return 0;
 }
+#endif
 
 Test(damage, commands_exit_under_an_address_space_limit, .timeout = 300) {
 #if defined(__SANITIZE_ADDRESS__)
