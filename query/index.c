@@ -16,6 +16,7 @@
 #include "layout.h"
 #include "manifest.h"
 #include "metaidx.h"
+#include "record.h"
 #include "status.h"
 #include "store.h"
 
@@ -123,6 +124,24 @@ mx_status mx_index_check_identity(const char *dir, const mx_manifest *m, mx_stor
   return s;
 }
 
+/* Searches read candidates through the store's fast path (store.h): the
+ * records' layout is the manifest's, segmented as the builder segments
+ * them. Out of memory for its tables only costs speed. */
+static mx_status enable_fast_reads(mx_index *ix, mx_error *err) {
+  const mx_manifest *m = &ix->manifest;
+  mx_store_layout layout = {.dtype = m->dtype, .dim = m->dim, .n_vectors = m->vectors_per_doc};
+  if (mx_segments_from_budgets(m->budgets, m->n_budgets, m->vectors_per_doc, &layout.segments,
+                               NULL) != MX_OK)
+    return MX_OK; /* not a layout the builder writes: every read takes the reference path */
+  mx_error local;
+  mx_status s = mx_store_fast_enable(ix->store, m->n_docs, &layout, &local);
+  if (s == MX_ERR_NO_MEMORY || s == MX_ERR_INVALID_ARGUMENT)
+    return MX_OK;
+  if (s != MX_OK && err)
+    *err = local;
+  return s;
+}
+
 static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error *err) {
   mx_manifest *m = &ix->manifest;
   MX_TRY(mx_manifest_read(ix->dir, m, err));
@@ -139,6 +158,7 @@ static mx_status open_parts(mx_index *ix, const mx_open_options *opts, mx_error 
   if (count != m->n_docs)
     return mx_fail(err, MX_ERR_CORRUPT, "'%s': the store holds %llu documents, the manifest says %llu",
                    ix->dir, (unsigned long long)count, (unsigned long long)m->n_docs);
+  MX_TRY(enable_fast_reads(ix, err));
   MX_TRY(mx_path_join(path, sizeof path, ix->dir, MX_COARSE_NAME, err));
   MX_TRY(mx_coarse_read(path, m->coarse_bytes, m->coarse_xxh3, &ix->coarse, err));
   uint64_t entries = mx_first_stage_coarse_entries(m);

@@ -106,7 +106,7 @@ static mx_status plan_stages(const mx_index *ix, const mx_search_options *o,
 static mx_status read_candidate(const mx_index *ix, mx_store_txn *txn, uint64_t doc, uint32_t r_c,
                                 uint32_t verified, mx_record_view *v, int *unusable,
                                 mx_error *err) {
-  mx_status rs = mx_store_read_prefix(txn, doc, r_c, verified, v, err);
+  mx_status rs = mx_store_view_prefix(txn, doc, r_c, verified, v, err);
   *unusable = rs == MX_ERR_STATE || rs == MX_ERR_STORAGE;
   if (rs == MX_OK && (v->dtype != ix->manifest.dtype || v->dim != ix->manifest.dim))
     return mx_fail(err, MX_ERR_CORRUPT,
@@ -133,6 +133,15 @@ static mx_status fill_hits(const mx_index *ix, mx_store_txn *txn, const mx_score
   return MX_OK;
 }
 
+/* While scoring candidate i, the first TOUCH_AHEAD_BYTES of candidate
+ * i + TOUCH_AHEAD's vectors are prefetched into the cache: the kernel
+ * prefetches within a document, not the start of the next one. Measured
+ * (bench_candidates, 40k f16 d=128 at 4x16, k'=N, CPU time): 0.87-0.97 us
+ * per candidate without, 0.74 with 2 x 1 KiB; 1, 4 or 8 ahead or the whole
+ * 4 KiB prefix (into L1 or L2) measured no better. */
+#define TOUCH_AHEAD 2
+#define TOUCH_AHEAD_BYTES 1024
+
 /* Scores docs[0..n) at one stage's budget, keeping the best st->keep in
  * s->kept; returns how many were kept in *n_kept. */
 static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, const mx_stage *st,
@@ -140,7 +149,12 @@ static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, cons
                            mx_search_stats *stats, mx_error *err) {
   mx_topk top;
   mx_topk_init(&top, s->kept, st->keep < n ? st->keep : n);
+  size_t ahead_bytes = (size_t)st->r_c * ix->vector_bytes;
+  if (ahead_bytes > TOUCH_AHEAD_BYTES)
+    ahead_bytes = TOUCH_AHEAD_BYTES;
   for (size_t i = 0; i < n; i++) {
+    if (i + TOUCH_AHEAD < n)
+      mx_store_touch_ahead(txn, s->docs[i + TOUCH_AHEAD], ahead_bytes);
     mx_record_view v;
     int unusable = 0;
     mx_status rs =

@@ -284,3 +284,13 @@ void mx_record_decode_vector(const mx_record_view *view, uint32_t j, float *out)
     return;
   mx_decode_vectors(view->dtype, view->vectors + (size_t)j * view->vector_bytes, out, view->dim, 1);
 }
+
+mx_status mx_record_segments(const void *record, size_t record_len, mx_segments *out,
+                             mx_error *err) {
+  parsed h;
+  MX_TRY(parse_header(record, record_len, &h, err));
+  out->n = h.n_segments;
+  for (uint32_t i = 0; i < h.n_segments; i++)
+    out->end[i] = mx_get_le16(h.ends + 2 * (size_t)i);
+  return MX_OK;
+}

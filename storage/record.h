@@ -123,6 +123,11 @@ size_t mx_record_prefix_bytes(const void *record, size_t record_len, uint32_t pr
  * what is wrong with it). */
 uint32_t mx_record_vector_count(const void *record, size_t record_len);
 
+/* The segment boundaries in a record's header (the same checks as
+ * mx_record_view_prefix's, same errors). */
+mx_status mx_record_segments(const void *record, size_t record_len, mx_segments *out,
+                             mx_error *err);
+
 /* Decodes vector j of a view to float32 (the dequantised values that the
  * exactness guarantee is stated against). j < view->n_vectors; otherwise
  * out is left untouched. */

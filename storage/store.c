@@ -134,6 +134,7 @@ mx_store *mx_store_handle_new(const char *dir, int writer, mx_error *err) {
 }
 
 void mx_store_handle_free(mx_store *s) {
+  mx_store_fast_free(s->fast);
   pthread_mutex_destroy(&s->idle_lock);
   free(s->dir);
   free(s->data_path);

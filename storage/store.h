@@ -121,6 +121,61 @@ mx_status mx_store_find_key(mx_store_txn *t, const void *key, size_t key_len,
 mx_status mx_store_get_meta(mx_store_txn *t, const char *name, const void **value, size_t *len,
                             mx_error *err);
 
+/* ---- fast reads (store_fast.c) ----
+ *
+ * mx_store_read_prefix is the reference read: a B-tree descent, a full
+ * header parse and the hash of every segment it covers, on every call. A
+ * search reads the same records over and over, so an opened read-only
+ * store can remember, per internal id, where its record is in the map
+ * (found and checked by the first read after open) and how many of its
+ * vectors have been verified (each segment is hashed by the first read
+ * after open that covers it, never again while the store stays open).
+ * Damage is still reported at the first read that covers it after open,
+ * with the reference path's error; damage that happens to the page cache
+ * while the store is open and after that read is not (reopen, or
+ * mx_store_verify, to check again). */
+
+/* What every record of the store is expected to look like: the manifest's
+ * dtype, dim and stored vectors, and the segments of its budget list. A
+ * record that differs is never remembered: the reference path serves it
+ * (and reports what is wrong with it). */
+typedef struct mx_store_layout {
+  mx_dtype dtype;
+  uint32_t dim;
+  uint32_t n_vectors;
+  mx_segments segments;
+} mx_store_layout;
+
+/* Prepares a read-only store whose records are ids 0..n_records-1 for
+ * mx_store_view_prefix: 10 bytes per record (an address and a verified
+ * count), allocated now, filled in by reads. MX_ERR_STATE on a writer;
+ * MX_ERR_NO_MEMORY leaves the store usable (every read then takes the
+ * reference path). Call once, before the store is shared by threads. */
+mx_status mx_store_fast_enable(mx_store *s, uint64_t n_records, const mx_store_layout *layout,
+                               mx_error *err);
+
+/* The same view and the same errors as mx_store_read_prefix(t, internal_id,
+ * prefix, verified_from, out, err), without the B-tree descent, the header
+ * parse and the hashing that an earlier read of the record since open has
+ * already done. Thread-safe like mx_store_read_prefix (one transaction per
+ * thread); the remembered addresses belong to the snapshot that was current
+ * at mx_store_fast_enable, so a transaction that sees another one (a writer
+ * committed since) takes the reference path. */
+mx_status mx_store_view_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t prefix,
+                               uint32_t verified_from, mx_record_view *out, mx_error *err);
+
+/* Asks the CPU to start loading the first `bytes` of record id's vectors
+ * (software prefetch), when the fast path already knows where they are;
+ * nothing otherwise. A search calls it for the next candidates while it
+ * scores the current one, so their first cache lines are on the way when
+ * the kernel starts on them. Never faults a page in, never fails. */
+void mx_store_touch_ahead(mx_store_txn *t, uint64_t internal_id, size_t bytes);
+
+/* For tests and benchmarks: how many records mx_store_view_prefix has
+ * located through the B-tree since mx_store_fast_enable, and how many of
+ * its reads hashed segments (0 and 0 when the fast path is not enabled). */
+void mx_store_fast_counts(const mx_store *s, uint64_t *located, uint64_t *hashed);
+
 /* ---- verification ---- */
 
 /* Called for every problem found; return non-zero to stop the scan. */

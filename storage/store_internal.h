@@ -64,6 +64,9 @@ struct mx_store {
   unsigned grows;
   mx_status failed; /* a writer that lost data refuses further calls */
   int finished;
+
+  /* reader: remembered record addresses and verified prefixes (store_fast.c) */
+  struct mx_store_fast *fast;
 };
 
 /* How readers open a store. A published store is never written again (a
@@ -128,6 +131,13 @@ static inline int mx_store_val_in_file(const mx_store *s, const MDB_val *v) {
   uintptr_t a = (uintptr_t)v->mv_data, lo = (uintptr_t)s->map;
   return a >= lo && a - lo <= s->file_bytes && v->mv_size <= s->file_bytes - (a - lo);
 }
+
+/* Frees what mx_store_fast_enable allocated (NULL: nothing). */
+void mx_store_fast_free(struct mx_store_fast *f);
+/* A record's address and length through the remembered addresses, without
+ * a B-tree descent; NULL when it is not remembered (yet) or the
+ * transaction's snapshot is not the one they belong to. */
+const void *mx_store_fast_record(mx_store_txn *t, uint64_t internal_id, size_t *len);
 
 /* Record keys: the internal id, 8 bytes big-endian (so MDB_APPEND works). */
 static inline void key_be64(unsigned char out[8], uint64_t id) { mx_put_be64(out, id); }

@@ -415,6 +415,21 @@ mx_status mx_store_read_prefix(mx_store_txn *t, uint64_t internal_id, uint32_t p
   return MX_OK;
 }
 
+/* Record id's bytes for the prefetch paths: through the fast tables when
+ * they know it (no B-tree descent), else through the B-tree. */
+static int find_record(mx_store_txn *t, uint64_t id, MDB_val *v) {
+  size_t len;
+  const void *rec = mx_store_fast_record(t, id, &len);
+  if (rec) {
+    v->mv_data = (void *)rec;
+    v->mv_size = len;
+    return 1;
+  }
+  unsigned char kb[8];
+  key_be64(kb, id);
+  return txn_get(t, DB_GROUPS, kb, 8, v) == MX_OK;
+}
+
 /* Candidates handled per round of mx_store_prefetch (its only scratch, on
  * the stack). */
 #define PREFETCH_CHUNK 256
@@ -428,10 +443,8 @@ int mx_store_prefixes_resident(mx_store_txn *t, const uint64_t *internal_ids, si
     return 1;
   size_t step = n / PREFETCH_SAMPLE ? n / PREFETCH_SAMPLE : 1;
   for (size_t i = 0; i < n; i += step) {
-    unsigned char kb[8];
     MDB_val v;
-    key_be64(kb, internal_ids[i]);
-    if (txn_get(t, DB_GROUPS, kb, 8, &v) != MX_OK)
+    if (!find_record(t, internal_ids[i], &v))
       continue; /* the read reports it */
     /* the header page first: reading the header would bring it in */
     if (!mx_store_range_resident(t->s, v.mv_data, 1))
@@ -459,9 +472,7 @@ uint64_t mx_store_prefetch(mx_store_txn *t, const uint64_t *internal_ids, size_t
      * header reads of all candidates overlap instead of faulting one by one
      * in pass 2. */
     for (size_t i = 0; i < m; i++) {
-      unsigned char kb[8];
-      key_be64(kb, internal_ids[start + i]);
-      found[i] = txn_get(t, DB_GROUPS, kb, 8, &vals[i]) == MX_OK;
+      found[i] = find_record(t, internal_ids[start + i], &vals[i]);
       if (found[i])
         mx_store_advise_range(t->s, vals[i].mv_data, 1);
     }
