@@ -14,8 +14,9 @@
  *   prefetch on and off: medians over the queries of mx_search's total and
  *   coarse times; us_per_candidate = (total - coarse) / k'.
  * - the split (warm, prefetch off), per candidate:
- *     lookup  finding the record (mx_store_get: what the search path uses
- *             to locate a candidate's bytes);
+ *     lookup  finding the record's verified prefix (mx_store_view_prefix,
+ *             what the search path reads a candidate with, in steady state:
+ *             the record located and its segments verified by earlier reads);
  *     verify  mx_search with checksums on minus with checksums off (both
  *             after a first pass: what a steady-state search pays);
  *     kernel  MaxSim on one document kept hot in L1 (the arithmetic);
@@ -26,6 +27,11 @@
  * - cold rows: the index closed, store/data.mdb dropped from the page cache
  *   (posix_fadvise DONTNEED), reopened, then one search timed, per query
  *   (--cold of them), prefetch on and off.
+ * Times are wall-clock (mx_search_stats) and, beside them, the thread's CPU
+ * time (CLOCK_THREAD_CPUTIME_ID: what the query cost when the machine's other
+ * work takes the core away): cpu_ms_per_query, and cpu_us_per_candidate =
+ * (CPU time - the coarse stage's CPU time, timed alone) / k'. The split is
+ * measured in CPU time.
  * Each row carries the machine's bounds measured in the same run:
  * fma_us = 2 r_q r_c d flops at the measured single-core FMA peak, and
  * bw_us = the candidate's prefix bytes at the measured read bandwidth. */
@@ -167,24 +173,34 @@ static void evict(const char *index) {
   }
 }
 
+/* CPU time of the calling thread, ns. */
+static uint64_t cpu_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 typedef struct run {
   double total_ms, coarse_ms, rescore_ms; /* medians over queries */
+  double cpu_ms;                          /* thread CPU time, median */
 } run;
 
 static run search_all(mx_index *ix, const float *q, uint32_t nq, uint32_t r, uint32_t dim,
                       const mx_search_options *so, mx_hit *hits) {
-  double tot[4096], co[4096], re[4096];
+  double tot[4096], co[4096], re[4096], cpu[4096];
   for (uint32_t i = 0; i < nq; i++) {
     mx_search_stats st;
     uint32_t nh;
     mx_error err;
+    uint64_t c0 = cpu_now_ns();
     if (mx_search(ix, q + (size_t)i * r * dim, r, so, hits, &nh, &st, &err) != MX_OK)
       die("search", &err);
+    cpu[i] = (double)(cpu_now_ns() - c0) / 1e6;
     tot[i] = st.total_ms;
     co[i] = st.coarse_ms;
     re[i] = st.rescore_ms + st.prefetch_ms;
   }
-  return (run){median(tot, nq), median(co, nq), median(re, nq)};
+  return (run){median(tot, nq), median(co, nq), median(re, nq), median(cpu, nq)};
 }
 
 static const char *dtype_name(mx_dtype d) {
@@ -201,7 +217,6 @@ static void split_parts(mx_index *ix, const float *q, uint32_t nq, uint32_t r, u
                         double *stream_us, double *hot_us) {
   mx_store *store = mx_index_store(ix);
   mx_maxsim_fn kernel = mx_index_kernel(ix);
-  const void **rec = malloc(kp * sizeof *rec);
   const unsigned char **vec = malloc(kp * sizeof *vec);
   double lk[4096], st[4096], ht[4096];
   for (uint32_t i = 0; i < nq; i++) {
@@ -210,42 +225,47 @@ static void split_parts(mx_index *ix, const float *q, uint32_t nq, uint32_t r, u
     mx_search_options_init(&so);
     so.coarse_only = 1;
     so.k = so.candidates = kp;
+    so.nprobe = 1u << 20; /* as the timed searches */
     uint32_t nh;
     mx_error err;
-    if (mx_search(ix, qi, r, &so, cand, &nh, NULL, &err) != MX_OK)
+    if (kp >= mx_index_manifest(ix)->n_docs) { /* mx_search's order: storage order */
+      nh = kp;
+      for (uint32_t j = 0; j < nh; j++)
+        cand[j].doc = j;
+    } else if (mx_search(ix, qi, r, &so, cand, &nh, NULL, &err) != MX_OK) {
       die("coarse", &err);
+    }
     mx_store_txn *txn;
     if (mx_store_txn_begin(store, &txn, &err) != MX_OK)
       die("txn", &err);
-    uint64_t t0 = mx_now_ns();
-    for (uint32_t j = 0; j < nh; j++) {
-      size_t len;
-      if (mx_store_get(txn, cand[j].doc, &rec[j], &len, &err) != MX_OK)
-        die("get", &err);
+    for (uint32_t j = 0; j < nh; j++) { /* the search did this already: steady state */
+      mx_record_view v;
+      if (mx_store_view_prefix(txn, cand[j].doc, b.r_c, 0, &v, &err) != MX_OK)
+        die("read", &err);
     }
-    lk[i] = (double)(mx_now_ns() - t0) / 1e3 / nh;
+    uint64_t t0 = cpu_now_ns();
     for (uint32_t j = 0; j < nh; j++) {
       mx_record_view v;
-      if (mx_store_read_prefix(txn, cand[j].doc, b.r_c, b.r_c, &v, &err) != MX_OK)
+      if (mx_store_view_prefix(txn, cand[j].doc, b.r_c, 0, &v, &err) != MX_OK)
         die("read", &err);
       vec[j] = v.vectors;
     }
+    lk[i] = (double)(cpu_now_ns() - t0) / 1e3 / nh;
     float acc = 0;
-    t0 = mx_now_ns();
+    t0 = cpu_now_ns();
     for (uint32_t j = 0; j < nh; j++)
       acc += kernel(qi, b.r_q, vec[j], b.r_c, dim);
-    st[i] = (double)(mx_now_ns() - t0) / 1e3 / nh;
-    t0 = mx_now_ns();
+    st[i] = (double)(cpu_now_ns() - t0) / 1e3 / nh;
+    t0 = cpu_now_ns();
     for (uint32_t j = 0; j < nh; j++)
       acc += kernel(qi, b.r_q, vec[0], b.r_c, dim);
-    ht[i] = (double)(mx_now_ns() - t0) / 1e3 / nh;
+    ht[i] = (double)(cpu_now_ns() - t0) / 1e3 / nh;
     sink = acc;
     mx_store_txn_end(txn);
   }
   *lookup_us = median(lk, nq);
   *stream_us = median(st, nq);
   *hot_us = median(ht, nq);
-  free(rec);
   free(vec);
 }
 
@@ -297,24 +317,27 @@ int main(int argc, char **argv) {
     mx_hit *eh = malloc((size_t)nq * ek * sizeof *eh);
     if (mx_exact_search(ix, q, nq, r, b.r_q, b.r_c, ek, 1, eh, nh, &err) != MX_OK)
       die("exact", &err);
-    double ex_v[3];
+    double ex_v[3], ex_cpu[3];
     for (int rep = 0; rep < 3; rep++) {
-      uint64_t t0 = mx_now_ns();
+      uint64_t t0 = mx_now_ns(), c0 = cpu_now_ns();
       if (mx_exact_search(ix, q, nq, r, b.r_q, b.r_c, ek, 1, eh, nh, &err) != MX_OK)
         die("exact", &err);
       ex_v[rep] = mx_ms_since(t0);
+      ex_cpu[rep] = (double)(cpu_now_ns() - c0) / 1e6;
     }
     free(eh);
     double exact_ms_q = median(ex_v, 3) / nq;
+    double exact_cpu_ms_q = median(ex_cpu, 3) / nq;
     double exact_us_doc = exact_ms_q * 1e3 / (double)info.n_docs;
     double flops = 2.0 * b.r_q * b.r_c * info.dim;
     double fma_us = flops / (peak * 1e3);
     double bw_us = (double)b.r_c * vb / (bw * 1e3);
     printf("{\"bench\":\"candidates\",\"mode\":\"exact\",\"n_docs\":%llu,\"dim\":%u,\"dtype\":\"%s\","
            "\"budget\":\"%ux%u\",\"queries\":%u,\"ms_per_query\":%.4f,\"us_per_doc\":%.4f,"
-           "\"fma_us\":%.4f,\"bw_us\":%.4f,\"fma_peak_gflops\":%.1f,\"read_gbps\":%.2f}\n",
+           "\"cpu_ms_per_query\":%.4f,\"fma_us\":%.4f,\"bw_us\":%.4f,\"fma_peak_gflops\":%.1f,"
+           "\"read_gbps\":%.2f}\n",
            (unsigned long long)info.n_docs, info.dim, dtype_name(info.dtype), b.r_q, b.r_c, nq,
-           exact_ms_q, exact_us_doc, fma_us, bw_us, peak, bw);
+           exact_ms_q, exact_us_doc, exact_cpu_ms_q, fma_us, bw_us, peak, bw);
     fflush(stdout);
 
     for (unsigned ki = 0; ki < c.n_kprime; ki++) {
@@ -327,7 +350,14 @@ int main(int argc, char **argv) {
       so.candidates = kp;
       so.nprobe = 1u << 20; /* every list: k' candidates whatever the coarse index */
       so.k = 10;
-      double res[2][3]; /* [prefetch][total, coarse, us_per_candidate] */
+      double coarse_cpu = 0; /* the coarse stage alone (none when every document is a candidate) */
+      if (kp < info.n_docs) {
+        mx_search_options co = so;
+        co.coarse_only = 1;
+        co.k = kp;
+        coarse_cpu = search_all(ix, q, nq, r, info.dim, &co, hits).cpu_ms;
+      }
+      double res[2][5]; /* [prefetch][total, coarse, us_per_candidate, cpu_ms, cpu_us_per_cand] */
       for (int pf = 1; pf >= 0; pf--) {
         so.prefetch = pf;
         search_all(ix, q, nq, r, info.dim, &so, hits); /* warm-up pass */
@@ -335,29 +365,35 @@ int main(int argc, char **argv) {
         res[pf][0] = w.total_ms;
         res[pf][1] = w.coarse_ms;
         res[pf][2] = w.rescore_ms * 1e3 / kp;
+        res[pf][3] = w.cpu_ms;
+        res[pf][4] = (w.cpu_ms - coarse_cpu) * 1e3 / kp;
       }
       double lookup = 0, stream = 0, hot = 0, verify = 0;
       if (c.split) {
         so.prefetch = 0;
         search_all(ix_nv, q, nq, r, info.dim, &so, hits);
         run nv = search_all(ix_nv, q, nq, r, info.dim, &so, hits);
-        verify = res[0][2] - nv.rescore_ms * 1e3 / kp;
+        verify = (res[0][3] - nv.cpu_ms) * 1e3 / kp;
         split_parts(ix, q, nq, r, info.dim, b, kp, cand, &lookup, &stream, &hot);
       }
       for (int pf = 1; pf >= 0; pf--) {
         printf("{\"bench\":\"candidates\",\"mode\":\"search\",\"state\":\"warm\",\"n_docs\":%llu,"
                "\"dim\":%u,\"dtype\":\"%s\",\"budget\":\"%ux%u\",\"kprime\":%u,\"prefetch\":%d,"
                "\"queries\":%u,\"ms_per_query\":%.4f,\"coarse_ms\":%.4f,\"us_per_candidate\":%.4f,"
-               "\"exact_us_per_doc\":%.4f,\"ratio_vs_exact\":%.3f,\"fma_us\":%.4f,\"bw_us\":%.4f",
+               "\"exact_us_per_doc\":%.4f,\"ratio_vs_exact\":%.3f,\"cpu_ms_per_query\":%.4f,"
+               "\"cpu_us_per_candidate\":%.4f,\"cpu_ratio_vs_exact\":%.3f,\"fma_us\":%.4f,"
+               "\"bw_us\":%.4f",
                (unsigned long long)info.n_docs, info.dim, dtype_name(info.dtype), b.r_q, b.r_c, kp,
                pf, nq, res[pf][0], res[pf][1], res[pf][2], exact_us_doc,
-               res[pf][2] / exact_us_doc, fma_us, bw_us);
+               res[pf][2] / exact_us_doc, res[pf][3], res[pf][4],
+               res[pf][4] * 1e-3 * (double)info.n_docs / exact_cpu_ms_q, fma_us, bw_us);
         if (pf == 0 && c.split)
           printf(",\"split_us\":{\"lookup\":%.4f,\"verify\":%.4f,\"kernel\":%.4f,\"memory\":%.4f,"
                  "\"other\":%.4f}",
-                 lookup, verify, hot, stream - hot, res[0][2] - lookup - verify - stream);
+                 lookup, verify, hot, stream - hot, res[0][4] - lookup - verify - stream);
         if (pf == 1)
-          printf(",\"prefetch_over_none\":%.3f", res[1][0] / res[0][0]);
+          printf(",\"prefetch_over_none\":%.3f,\"cpu_prefetch_over_none\":%.3f",
+                 res[1][0] / res[0][0], res[1][3] / res[0][3]);
         printf("}\n");
         fflush(stdout);
       }
