@@ -346,6 +346,13 @@ typedef struct mx_search_options {
                           tuned for: 0.95 unless tuned otherwise). NaN, < 0
                           or > 1 is MX_ERR_INVALID_ARGUMENT, even when
                           candidates is given (which then wins) */
+  uint32_t threads;    /* threads one mx_search may rescore on: 0 (default) =
+                          automatic, more than one only for a stage of enough
+                          work (candidates x r_q x r_c x d of ~32 M multiply-
+                          adds or more per thread, at most one per core); 1 =
+                          the calling thread only (what a server running many
+                          searches at once wants). The hits do not depend on
+                          it. mx_search_batch runs each query on one thread. */
 } mx_search_options;
 
 /* k' when candidates is 0 and the table has no usable entry (or the index

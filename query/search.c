@@ -20,6 +20,7 @@
 #include "pool.h"
 #include "record.h"
 #include "recall.h"
+#include "rescore.h"
 #include "status.h"
 #include "store.h"
 #include "topk.h"
@@ -94,34 +95,6 @@ static mx_status plan_stages(const mx_index *ix, const mx_search_options *o,
 
 /* ---------------------------------------------------------------- search */
 
-/* Reads a candidate's first r_c vectors. The candidate came from the coarse
- * index and r_c was checked against the manifest, so any failure to read
- * it is damage to the index and reported as MX_ERR_CORRUPT (naming the
- * document): a missing record (a damaged B-tree key), a record with fewer
- * vectors, another dtype or dim than the manifest says (header fields are
- * not covered by the segment checksums), or a read transaction that LMDB
- * refuses after an earlier lookup in it hit a damaged page (MX_ERR_STATE;
- * *unusable is set: no later candidate can be read, so skip_corrupt cannot
- * go on). */
-static mx_status read_candidate(const mx_index *ix, mx_store_txn *txn, uint64_t doc, uint32_t r_c,
-                                uint32_t verified, mx_record_view *v, int *unusable,
-                                mx_error *err) {
-  mx_status rs = mx_store_view_prefix(txn, doc, r_c, verified, v, err);
-  *unusable = rs == MX_ERR_STATE || rs == MX_ERR_STORAGE;
-  if (rs == MX_OK && (v->dtype != ix->manifest.dtype || v->dim != ix->manifest.dim))
-    return mx_fail(err, MX_ERR_CORRUPT,
-                   "document %llu: record has dtype %s and dim %u, the manifest says %s and %u",
-                   (unsigned long long)doc, mx_dtype_name(v->dtype) ? mx_dtype_name(v->dtype) : "?",
-                   v->dim, mx_dtype_name(ix->manifest.dtype), ix->manifest.dim);
-  if (rs == MX_ERR_NOT_FOUND || rs == MX_ERR_INVALID_ARGUMENT || rs == MX_ERR_STATE ||
-      rs == MX_ERR_STORAGE) {
-    return mx_fail_as(err, MX_ERR_CORRUPT,
-                      "document %llu from the coarse index cannot be read (%s)",
-                      (unsigned long long)doc, mx_status_name(rs));
-  }
-  return rs;
-}
-
 /* hits[0..n) from the kept (doc, score) pairs, best first. */
 static mx_status fill_hits(const mx_index *ix, mx_store_txn *txn, const mx_scored *kept, size_t n,
                            mx_hit *hits, uint32_t *n_hits, mx_error *err) {
@@ -133,65 +106,15 @@ static mx_status fill_hits(const mx_index *ix, mx_store_txn *txn, const mx_score
   return MX_OK;
 }
 
-/* While scoring candidate i, the first TOUCH_AHEAD_BYTES of candidate
- * i + TOUCH_AHEAD's vectors are prefetched into the cache: the kernel
- * prefetches within a document, not the start of the next one. Measured
- * (bench_candidates, 40k f16 d=128 at 4x16, k'=N, CPU time): 0.87-0.97 us
- * per candidate without, 0.74 with 2 x 1 KiB; 1, 4 or 8 ahead or the whole
- * 4 KiB prefix (into L1 or L2) measured no better. */
-#define TOUCH_AHEAD 2
-#define TOUCH_AHEAD_BYTES 1024
-
-/* Scores docs[0..n) at one stage's budget, keeping the best st->keep in
- * s->kept; returns how many were kept in *n_kept. */
-static mx_status run_stage(mx_index *ix, mx_store_txn *txn, const float *q, const mx_stage *st,
-                           const mx_search_options *o, mx_scratch *s, size_t n, size_t *n_kept,
-                           mx_search_stats *stats, mx_error *err) {
-  mx_topk top;
-  mx_topk_init(&top, s->kept, st->keep < n ? st->keep : n);
-  size_t ahead_bytes = (size_t)st->r_c * ix->vector_bytes;
-  if (ahead_bytes > TOUCH_AHEAD_BYTES)
-    ahead_bytes = TOUCH_AHEAD_BYTES;
-  for (size_t i = 0; i < n; i++) {
-    if (i + TOUCH_AHEAD < n)
-      mx_store_touch_ahead(txn, s->docs[i + TOUCH_AHEAD], ahead_bytes);
-    mx_record_view v;
-    int unusable = 0;
-    mx_status rs =
-        read_candidate(ix, txn, s->docs[i], st->r_c, s->verified[i], &v, &unusable, err);
-    if (rs == MX_ERR_CORRUPT && o->skip_corrupt && !unusable) {
-      stats->corrupt_skipped++;
-      continue;
-    }
-    if (rs != MX_OK)
-      return rs;
-    if (st->r_c > s->verified[i]) {
-      stats->bytes_touched += (uint64_t)(st->r_c - s->verified[i]) * ix->vector_bytes;
-      s->verified[i] = st->r_c;
-    }
-    mx_topk_push(&top, ix->kernel(q, st->r_q, v.vectors, st->r_c, ix->manifest.dim), s->docs[i]);
-    stats->scored++;
-  }
-  *n_kept = mx_topk_finish(&top);
-  return MX_OK;
-}
-
 /* Moves the survivors (best first in s->kept) to be the next stage's
- * candidates, carrying each one's verified count along. */
-static void promote_survivors(mx_scratch *s, size_t n_before, size_t n_kept) {
+ * candidates. Every survivor was read at every stage so far (skipped
+ * candidates are not kept), so each has verified the largest r_c of those
+ * stages: `verified`. */
+static void promote_survivors(mx_scratch *s, size_t n_kept, uint32_t verified) {
   for (size_t i = 0; i < n_kept; i++) {
-    uint64_t doc = s->kept[i].doc;
-    uint32_t verified = 0;
-    for (size_t j = 0; j < n_before; j++) /* n_before is small: candidates */
-      if (s->docs[j] == doc) {
-        verified = s->verified[j];
-        break;
-      }
-    s->coarse_ids[i] = (int64_t)doc;
+    s->docs[i] = s->kept[i].doc;
     s->verified[i] = verified;
   }
-  for (size_t i = 0; i < n_kept; i++)
-    s->docs[i] = (uint64_t)s->coarse_ids[i];
 }
 
 /* Prefetch hints only help when the pages are not there yet: a warm index
@@ -223,16 +146,22 @@ static mx_status search_in(mx_index *ix, mx_store_txn *txn, mx_scratch *s, const
     st->prefetch_ms = mx_ms_since(tp);
   }
   size_t n_kept = 0;
+  uint32_t max_r_c = 0; /* the largest r_c of the stages run */
   for (uint32_t p = 0; p < n_plan; p++) {
     uint64_t ts = mx_now_ns();
     if (p > 0 && o->prefetch && plan[p].r_c > plan[p - 1].r_c)
       st->bytes_prefetched += prefetch_unless_resident(txn, s->docs, n, plan[p].r_c);
-    MX_TRY(run_stage(ix, txn, query, &plan[p], o, s, n, &n_kept, st, err));
+    unsigned threads =
+        mx_rescore_threads(o->threads, n, plan[p].r_q, plan[p].r_c, ix->manifest.dim);
+    MX_TRY(mx_rescore_stage(ix, txn, query, &plan[p], o->skip_corrupt, threads, s, n, &n_kept, st,
+                            err));
     st->stage_ms[p] = mx_ms_since(ts);
     st->rescore_ms += st->stage_ms[p];
     st->n_stages_run = p + 1;
     if (p + 1 < n_plan) {
-      promote_survivors(s, n, n_kept);
+      if (plan[p].r_c > max_r_c)
+        max_r_c = plan[p].r_c;
+      promote_survivors(s, n_kept, max_r_c);
       n = n_kept;
     }
   }
@@ -326,12 +255,16 @@ mx_status mx_search_batch(mx_index *index, const float *queries, uint32_t n_quer
                           mx_search_stats *stats, mx_error *err) {
   if (!index || (!queries && n_queries) || (!hits && n_queries) || (!n_hits && n_queries))
     return mx_fail(err, MX_ERR_INVALID_ARGUMENT, "mx_search_batch: NULL argument");
-  mx_search_options defaults;
-  mx_search_options_init(&defaults);
+  mx_search_options one; /* the batch's threads run one query each */
+  if (opts)
+    one = *opts;
+  else
+    mx_search_options_init(&one);
+  one.threads = 1;
   batch_job job = {.index = index,
                    .queries = queries,
                    .vectors_per_query = vectors_per_query,
-                   .opts = opts ? opts : &defaults,
+                   .opts = &one,
                    .hits = hits,
                    .n_hits = n_hits,
                    .stats = stats};

@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "status.h"
+#include "store.h"
+
 #include "fsutil.h"
 
 static char *join(const char *a, const char *b) {
@@ -111,4 +114,27 @@ int mx_test_wait(int pid) {
   int ws;
   cr_assert_eq(waitpid((pid_t)pid, &ws, 0), (pid_t)pid);
   return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+long mx_test_record_offset(struct mx_store *s, uint64_t id, size_t *len) {
+  mx_store_txn *t;
+  if (mx_store_txn_begin(s, &t, NULL) != MX_OK)
+    return -1;
+  const void *rec;
+  long at = -1;
+  if (mx_store_get(t, id, &rec, len, NULL) == MX_OK) {
+    /* the mapping of the data file that holds rec, and its file offset */
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[4096];
+    while (maps && at < 0 && fgets(line, sizeof line, maps)) {
+      unsigned long lo, hi, off;
+      if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &off) == 3 && (uintptr_t)rec >= lo &&
+          (uintptr_t)rec < hi && strstr(line, mx_store_data_path(s)))
+        at = (long)(off + ((uintptr_t)rec - lo));
+    }
+    if (maps)
+      fclose(maps);
+  }
+  mx_store_txn_end(t);
+  return at;
 }

@@ -35,4 +35,12 @@ int mx_test_spawn_tool(const char *const *args, const char *out_path, const char
 /* Waits for pid: its exit code, or 128 + the signal that ended it. */
 int mx_test_wait(int pid);
 
+/* Where record `id` of an open store lies in its data file: the offset of
+ * its first byte, found through the store's own map (searching the file for
+ * the record's bytes can find a stale copy: LMDB leaves old versions of
+ * pages in its free space). *len gets its length. -1 if there is no such
+ * record. */
+struct mx_store;
+long mx_test_record_offset(struct mx_store *s, uint64_t id, size_t *len);
+
 #endif

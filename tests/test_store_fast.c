@@ -256,25 +256,6 @@ Test(store_fast, each_segment_is_hashed_once_per_open) {
   remove_store(dir);
 }
 
-/* Offset of record bytes in data.mdb (records are unique: random vectors). */
-static long find_in_file(const char *path, const unsigned char *needle, size_t n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f);
-  struct stat sb;
-  cr_assert_eq(fstat(fileno(f), &sb), 0);
-  unsigned char *buf = malloc((size_t)sb.st_size);
-  cr_assert_eq(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
-  fclose(f);
-  long at = -1;
-  for (size_t i = 0; i + n <= (size_t)sb.st_size; i++)
-    if (buf[i] == needle[0] && memcmp(buf + i, needle, n) == 0) {
-      at = (long)i;
-      break;
-    }
-  free(buf);
-  return at;
-}
-
 static void flip_byte(const char *path, long at) {
   int fd = open(path, O_RDWR);
   cr_assert_geq(fd, 0);
@@ -303,10 +284,14 @@ static void check_flip(const shape *sh, const records *r, uint32_t victim, size_
   write_store(dir, r);
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, MX_STORE_DATA_FILE);
-  long off = find_in_file(path, r->rec[victim], r->rec_len[victim]);
-  cr_assert_geq(off, 0, "%s: record not found in the file", name);
-  flip_byte(path, off + (long)at);
   mx_store *s = open_fast(dir, sh, 1);
+  size_t len;
+  long off = mx_test_record_offset(s, victim, &len);
+  cr_assert_geq(off, 0, "%s: no record %u", name, victim);
+  cr_assert_eq(len, r->rec_len[victim]);
+  mx_store_close(s);
+  flip_byte(path, off + (long)at);
+  s = open_fast(dir, sh, 1);
   mx_store_txn *t;
   cr_assert_eq(mx_store_txn_begin(s, &t, NULL), MX_OK);
   /* reads that stop before the damage first (they must not mark it verified) */

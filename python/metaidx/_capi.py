@@ -125,6 +125,7 @@ class SearchOptions(ctypes.Structure):
         ("skip_corrupt", c_int),
         ("coarse_only", c_int),
         ("recall", ctypes.c_float),
+        ("threads", c_u32),
     ]
 
 
