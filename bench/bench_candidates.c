@@ -4,7 +4,7 @@
  *
  *   bench_candidates --index DIR --queries Q.npy [--budgets 4x16,16x64]
  *                    [--kprime 100,500,2000,N] [--queries-used 20]
- *                    [--cold 3] [--no-split]
+ *                    [--cold 3] [--no-split] [--threads 1]
  *
  * For each budget (r_q, r_c) and candidate count k' (N = every document):
  * - exact: one mx_exact_search of all used queries on one thread; its time
@@ -27,6 +27,8 @@
  * - cold rows: the index closed, store/data.mdb dropped from the page cache
  *   (posix_fadvise DONTNEED), reopened, then one search timed, per query
  *   (--cold of them), prefetch on and off.
+ * --threads T: mx_search_options.threads for the timed searches (default 1:
+ * one thread; 0 = the automatic choice); rows say which.
  * Times are wall-clock (mx_search_stats) and, beside them, the thread's CPU
  * time (CLOCK_THREAD_CPUTIME_ID: what the query cost when the machine's other
  * work takes the core away): cpu_ms_per_query, and cpu_us_per_candidate =
@@ -61,6 +63,7 @@ typedef struct cfg {
   unsigned n_kprime;
   uint32_t nq;
   uint32_t cold;
+  uint32_t threads;
   int split;
 } cfg;
 
@@ -90,6 +93,7 @@ static void parse_args(int argc, char **argv, cfg *c) {
   c->n_kprime = 4;
   c->nq = 20;
   c->cold = 3;
+  c->threads = 1;
   c->split = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -106,6 +110,8 @@ static void parse_args(int argc, char **argv, cfg *c) {
       c->queries = v;
     } else if (!strcmp(a, "--queries-used")) {
       c->nq = (uint32_t)strtoul(v, NULL, 10);
+    } else if (!strcmp(a, "--threads")) {
+      c->threads = (uint32_t)strtoul(v, NULL, 10);
     } else if (!strcmp(a, "--cold")) {
       c->cold = (uint32_t)strtoul(v, NULL, 10);
     } else if (!strcmp(a, "--budgets")) {
@@ -350,6 +356,7 @@ int main(int argc, char **argv) {
       so.candidates = kp;
       so.nprobe = 1u << 20; /* every list: k' candidates whatever the coarse index */
       so.k = 10;
+      so.threads = c.threads;
       double coarse_cpu = 0; /* the coarse stage alone (none when every document is a candidate) */
       if (kp < info.n_docs) {
         mx_search_options co = so;
@@ -378,13 +385,13 @@ int main(int argc, char **argv) {
       }
       for (int pf = 1; pf >= 0; pf--) {
         printf("{\"bench\":\"candidates\",\"mode\":\"search\",\"state\":\"warm\",\"n_docs\":%llu,"
-               "\"dim\":%u,\"dtype\":\"%s\",\"budget\":\"%ux%u\",\"kprime\":%u,\"prefetch\":%d,"
+               "\"dim\":%u,\"dtype\":\"%s\",\"budget\":\"%ux%u\",\"kprime\":%u,\"threads\":%u,\"prefetch\":%d,"
                "\"queries\":%u,\"ms_per_query\":%.4f,\"coarse_ms\":%.4f,\"us_per_candidate\":%.4f,"
                "\"exact_us_per_doc\":%.4f,\"ratio_vs_exact\":%.3f,\"cpu_ms_per_query\":%.4f,"
                "\"cpu_us_per_candidate\":%.4f,\"cpu_ratio_vs_exact\":%.3f,\"fma_us\":%.4f,"
                "\"bw_us\":%.4f",
                (unsigned long long)info.n_docs, info.dim, dtype_name(info.dtype), b.r_q, b.r_c, kp,
-               pf, nq, res[pf][0], res[pf][1], res[pf][2], exact_us_doc,
+               c.threads, pf, nq, res[pf][0], res[pf][1], res[pf][2], exact_us_doc,
                res[pf][2] / exact_us_doc, res[pf][3], res[pf][4],
                res[pf][4] * 1e-3 * (double)info.n_docs / exact_cpu_ms_q, fma_us, bw_us);
         if (pf == 0 && c.split)
@@ -418,10 +425,10 @@ int main(int argc, char **argv) {
           per[i] = (st.total_ms - st.coarse_ms) * 1e3 / kp;
         }
         printf("{\"bench\":\"candidates\",\"mode\":\"search\",\"state\":\"cold\",\"n_docs\":%llu,"
-               "\"dim\":%u,\"dtype\":\"%s\",\"budget\":\"%ux%u\",\"kprime\":%u,\"prefetch\":%d,"
+               "\"dim\":%u,\"dtype\":\"%s\",\"budget\":\"%ux%u\",\"kprime\":%u,\"threads\":%u,\"prefetch\":%d,"
                "\"queries\":%u,\"ms_per_query\":%.4f,\"us_per_candidate\":%.4f}\n",
                (unsigned long long)info.n_docs, info.dim, dtype_name(info.dtype), b.r_q, b.r_c, kp,
-               pf, nc, median(tot, nc), median(per, nc));
+               c.threads, pf, nc, median(tot, nc), median(per, nc));
         fflush(stdout);
       }
     }

@@ -51,7 +51,7 @@ int main(void) {
   F(mx_search_options, ef_search); F(mx_search_options, n_stages);
   F(mx_search_options, stages); F(mx_search_options, prefetch);
   F(mx_search_options, skip_corrupt); F(mx_search_options, coarse_only);
-  F(mx_search_options, recall); E();
+  F(mx_search_options, recall); F(mx_search_options, threads); E();
   S(mx_hit); F(mx_hit, doc); F(mx_hit, id); F(mx_hit, score); E();
   S(mx_search_stats);
   F(mx_search_stats, coarse_ms); F(mx_search_stats, prefetch_ms);
