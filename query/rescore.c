@@ -107,10 +107,13 @@ static mx_status score_range(mx_index *ix, mx_store_txn *txn, const float *q, co
   return MX_OK;
 }
 
-/* Automatic threads: measured (bench_candidates --threads, d=128 and 3584,
- * f16, warm): starting a thread and its read transaction costs ~50-100 us
- * here, so one more thread pays for itself from ~16 M multiply-adds of
- * work each (~0.4 ms at one core's speed on this kernel). */
+/* Automatic threads: one per MX_RESCORE_WORK_PER_THREAD multiply-adds.
+ * 32 M of them are ~1.1 ms of one core's kernel time here (bench_candidates:
+ * 0.28 us for a 4x16 d=128 candidate, 8192 multiply-adds, hot in cache;
+ * more from RAM), against tens of microseconds to start a thread and renew
+ * a read transaction, so a second thread is not started for less. The
+ * threshold is that estimate, not a measured optimum (the shared test
+ * machine's wall times were too noisy to find one). */
 unsigned mx_rescore_threads(uint32_t requested, size_t n, uint32_t r_q, uint32_t r_c,
                             uint32_t dim) {
   unsigned t = requested;
