@@ -71,7 +71,6 @@ typedef struct candidate {
   mx_first_stage kind;
   uint32_t m;
   double log_sum; /* of k' over the budgets */
-  uint32_t budgets;
   double cost;
   uint32_t *hist; /* per budget measured: truths at each rank (1..S); for
                      multi, truths retrieved at each grid k' */
@@ -93,16 +92,19 @@ static float dot(const float *a, const float *b, uint32_t n) {
   return s;
 }
 
-float mx_trial_maxsim(const float *q, uint32_t r_q, const float *doc,
-                      uint32_t r_c, uint32_t dim) {
+void mx_trial_gram(const float *q, uint32_t r_q, const float *doc, uint32_t r_c, uint32_t dim,
+                   float *out) {
+  for (uint32_t a = 0; a < r_q; a++)
+    for (uint32_t j = 0; j < r_c; j++)
+      out[a * r_c + j] = dot(q + (size_t)a * dim, doc + (size_t)j * dim, dim);
+}
+
+float mx_trial_gram_maxsim(const float *gram, uint32_t stride, uint32_t r_q, uint32_t r_c) {
   float total = 0;
-  for (uint32_t i = 0; i < r_q; i++) {
+  for (uint32_t a = 0; a < r_q; a++) {
     float best = -INFINITY;
-    for (uint32_t j = 0; j < r_c; j++) {
-      float s = dot(q + (size_t)i * dim, doc + (size_t)j * dim, dim);
-      if (s > best)
-        best = s;
-    }
+    for (uint32_t j = 0; j < r_c; j++)
+      best = gram[a * stride + j] > best ? gram[a * stride + j] : best;
     total += best;
   }
   return total;
@@ -254,26 +256,15 @@ static uint32_t top_truth(const float *exact, uint32_t s, uint32_t skip,
   return n;
 }
 
+/* Leading and pooled scores of every sample document (multi is simulated
+ * by multi_hits instead). */
 static void candidate_scores(const trial *t, const candidate *c, uint32_t ci,
-                             uint32_t r, const float *pooled_q) {
+                             const float *pooled_q) {
   const uint32_t d = t->in->dim;
-  for (uint32_t i = 0; i < t->s; i++) {
-    const float *g = t->gram + (size_t)i * t->rq * t->rc;
-    if (c->kind == MX_FIRST_STAGE_LEADING) {
-      t->score[i] = g[0];
-    } else if (c->kind == MX_FIRST_STAGE_MULTI) {
-      float sum = 0;
-      for (uint32_t a = 0; a < r; a++) {
-        float best = -INFINITY;
-        for (uint32_t j = 0; j < c->m; j++)
-          best = g[a * t->rc + j] > best ? g[a * t->rc + j] : best;
-        sum += best;
-      }
-      t->score[i] = sum;
-    } else {
-      t->score[i] = dot(pooled_q, t->pooled + ((size_t)ci * t->s + i) * d, d);
-    }
-  }
+  for (uint32_t i = 0; i < t->s; i++)
+    t->score[i] = c->kind == MX_FIRST_STAGE_LEADING
+                      ? t->gram[(size_t)i * t->rq * t->rc]
+                      : dot(pooled_q, t->pooled + ((size_t)ci * t->s + i) * d, d);
 }
 
 /* Sorts each query row's entries (the first m vectors of every sample
@@ -299,13 +290,12 @@ static uint32_t multi_hits(trial *t, uint32_t m, uint32_t r, uint32_t k, const u
   size_t per_row = (size_t)(t->s - 1) * m;
   if (k > per_row)
     k = (uint32_t)per_row;
-  double floor = 0;
   uint32_t n_present = 0;
   uint32_t first = *stamp_base;
   for (uint32_t a = 0; a < r; a++) {
     const entry *row = t->rows + a * per_row;
-    float low = row[k - 1].score;
-    floor += low;
+    float low = row[k - 1].score; /* the floor; the sum of floors is the same for every
+                                     document, so ranks need only what is above it */
     uint32_t stamp = ++*stamp_base;
     for (uint32_t e = 0; e < k; e++) {
       uint32_t doc = row[e].doc;
@@ -319,7 +309,6 @@ static uint32_t multi_hits(trial *t, uint32_t m, uint32_t r, uint32_t k, const u
       t->delta[doc] += row[e].score - low;
     }
   }
-  (void)floor; /* the same for every document: ranks need only the deltas */
   uint32_t hits = 0;
   for (uint32_t i = 0; i < nt; i++) {
     uint32_t doc = truth[i];
@@ -341,23 +330,13 @@ static void measure(trial *t, candidate *cand, uint32_t n_cand,
   for (uint32_t qi = 0; qi < t->q; qi++) {
     const float *q = t->queries + (size_t)qi * t->rq * d;
     for (uint32_t i = 0; i < t->s; i++)
-      for (uint32_t a = 0; a < t->rq; a++)
-        for (uint32_t j = 0; j < t->rc; j++)
-          t->gram[((size_t)i * t->rq + a) * t->rc + j] =
-              dot(q + (size_t)a * d, t->docs + ((size_t)i * t->rc + j) * d, d);
+      mx_trial_gram(q, t->rq, t->docs + (size_t)i * t->rc * d, t->rc, d,
+                    t->gram + (size_t)i * t->rq * t->rc);
     uint32_t truth[MX_MAX_BUDGETS][TRUTH_K], nt[MX_MAX_BUDGETS];
     for (uint32_t b = 0; b < n_bud; b++) {
-      for (uint32_t i = 0; i < t->s; i++) {
-        const float *g = t->gram + (size_t)i * t->rq * t->rc;
-        float sum = 0;
-        for (uint32_t a = 0; a < bud[b].r_q; a++) {
-          float best = -INFINITY;
-          for (uint32_t j = 0; j < bud[b].r_c; j++)
-            best = g[a * t->rc + j] > best ? g[a * t->rc + j] : best;
-          sum += best;
-        }
-        t->exact[i] = sum;
-      }
+      for (uint32_t i = 0; i < t->s; i++)
+        t->exact[i] = mx_trial_gram_maxsim(t->gram + (size_t)i * t->rq * t->rc, t->rc,
+                                           bud[b].r_q, bud[b].r_c);
       nt[b] = top_truth(t->exact, t->s, t->source[qi], truth[b]);
     }
     for (uint32_t ci = 0; ci < n_cand; ci++) {
@@ -371,14 +350,9 @@ static void measure(trial *t, candidate *cand, uint32_t n_cand,
             hist[g] += multi_hits(t, cand[ci].m, rr, t->grid[g], truth[b], nt[b], &stamp);
           continue;
         }
-        if (cand[ci].kind == MX_FIRST_STAGE_POOLED) {
-          memset(pooled_q, 0, (size_t)d * sizeof(float));
-          for (uint32_t a = 0; a < rr; a++)
-            for (uint32_t e = 0; e < d; e++)
-              pooled_q[e] += q[(size_t)a * d + e];
-          mx_normalize_f32(pooled_q, d);
-        }
-        candidate_scores(t, &cand[ci], ci, rr, pooled_q);
+        if (cand[ci].kind == MX_FIRST_STAGE_POOLED)
+          mx_first_stage_make_query(MX_FIRST_STAGE_POOLED, q, rr, d, pooled_q);
+        candidate_scores(t, &cand[ci], ci, pooled_q);
         for (uint32_t k = 0; k < nt[b]; k++)
           hist[rank_of(t->score, t->s, truth[b][k], t->source[qi])]++;
       }

@@ -38,11 +38,13 @@ typedef struct mx_first_stage_choice {
 mx_status mx_first_stage_trial(const mx_first_stage_trial_input *in,
                                mx_first_stage_choice *out, mx_error *err);
 
-/* The exact MaxSim of r_q query rows against r_c document rows (f32, both
- * row-major with `dim` floats per row), in float with a fixed summation
- * order: what the trial ranks by (tests compare it with the kernels'
- * reference, mx_maxsim_reference). */
-float mx_trial_maxsim(const float *q, uint32_t r_q, const float *doc,
-                      uint32_t r_c, uint32_t dim);
+/* What the trial ranks by, one Gram block per (query, document): out[a *
+ * r_c + j] = <q_a, doc_j> for r_q query rows and r_c document rows (f32,
+ * row-major, `dim` floats per row); and the exact MaxSim at (r_q, r_c) read
+ * from such a block whose rows are `stride` apart. Tests compare the two
+ * together with the kernels' reference, mx_maxsim_reference. */
+void mx_trial_gram(const float *q, uint32_t r_q, const float *doc, uint32_t r_c, uint32_t dim,
+                   float *out);
+float mx_trial_gram_maxsim(const float *gram, uint32_t stride, uint32_t r_q, uint32_t r_c);
 
 #endif
